@@ -1,0 +1,1 @@
+"""Sans-IO protocol parsers: bytes in, events out, or a DecodeError."""
