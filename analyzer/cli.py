@@ -1,0 +1,185 @@
+"""Command-line interface: ``analyzer SUBCOMMAND CAPTURE [options]``.
+
+Exit codes: 0 success (damage in the capture is reported, not an error), 2 unusable input
+(missing, empty or not a capture), 130 interrupted. Bad input never prints a traceback.
+
+>>> main(["--version"])  # doctest: +SKIP
+analyzer 0.1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from analyzer import __version__
+from analyzer.errors import AnalyzerError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors already; keep its one-line message style."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="analyzer",
+        description="Explain from a packet capture why an IP desk phone will not sign in.",
+    )
+    parser.add_argument("--version", action="version", version=f"analyzer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    summary = sub.add_parser(
+        "summary",
+        help="what is in a capture: packets, link types, conversations, anomalies",
+        description="Read a capture once and summarise it: packets, bytes, link types, "
+        "time span, conversations (flows) and anomaly counts.",
+    )
+    summary.add_argument("capture", help="pcap or pcapng file, optionally gzip/bzip2/xz/zstd")
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+    summary.add_argument(
+        "--top",
+        type=int,
+        default=20,
+        metavar="N",
+        help="conversations shown in the human table, largest first (default 20, 0 = all)",
+    )
+    summary.add_argument(
+        "--no-progress", action="store_true", help="no progress bar even on a terminal"
+    )
+    summary.set_defaults(handler=_cmd_summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except AnalyzerError as e:
+        print(f"analyzer: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("analyzer: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `analyzer summary x --json | head` closes our stdout early: not an error.
+        return EXIT_OK
+
+
+def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A rich progress bar on stderr when stderr is a terminal, else nothing."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    bar.start()
+    task = bar.add_task("reading", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update, bar.stop
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from analyzer.summary import summarize
+
+    progress, stop = _progress_bar(not args.no_progress and not args.json)
+    try:
+        result = summarize(args.capture, progress=progress)
+    finally:
+        stop()
+    if args.json:
+        json.dump(result, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        _print_summary(result, args.top)
+    for damage in result["damage"]:
+        print(f"analyzer: warning: {result['file']}: {damage}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_summary(s: dict[str, Any], top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=False)
+    compression = f", {s['compression']}" if s["compression"] else ""
+    console.print(f"[bold]{s['file']}[/bold] ({s['file_format']}{compression})")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim")
+    facts.add_column()
+    facts.add_row("packets", f"{s['packets']:,}")
+    facts.add_row("bytes", f"{s['bytes']:,} on the wire, {s['captured_bytes']:,} captured")
+    facts.add_row("time", f"{s['first_ts']} .. {s['last_ts']} ({s['duration_s']:.3f} s)")
+    facts.add_row("link types", _counts(s["link_types"]))
+    facts.add_row("network", _counts(s["network"]))
+    facts.add_row("transports", _counts(s["transports"]))
+    if s["vlans"]:
+        facts.add_row("vlans", _counts(s["vlans"]))
+    facts.add_row("flows", f"{s['flows']:,}")
+    facts.add_row("complete", "yes" if s["complete"] else "[red]no: capture is damaged[/red]")
+    console.print(facts)
+
+    convs = sorted(s["conversations"], key=lambda c: c["bytes"], reverse=True)
+    shown = convs if top <= 0 else convs[:top]
+    if shown:
+        table = Table(
+            title=f"conversations ({len(shown)} of {len(convs)}, largest first)",
+            title_justify="left",
+        )
+        for col, justify in (
+            ("flow", "right"),
+            ("proto", "left"),
+            ("originator", "left"),
+            ("responder", "left"),
+            ("packets", "right"),
+            ("bytes", "right"),
+            ("duration s", "right"),
+            ("tcp state", "left"),
+        ):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for c in shown:
+            table.add_row(
+                str(c["flow"]),
+                c["transport"],
+                _endpoint(c["src"], c["sport"]),
+                _endpoint(c["dst"], c["dport"]),
+                f"{c['src_packets']}/{c['dst_packets']}",
+                f"{c['src_bytes']:,}/{c['dst_bytes']:,}",
+                f"{c['duration_s']:.3f}",
+                c["tcp_state"] or "",
+            )
+        console.print(table)
+    if s["weird"]:
+        weird = Table(title="anomalies (weird)", title_justify="left")
+        weird.add_column("name")
+        weird.add_column("count", justify="right")
+        for name, count in s["weird"].items():
+            weird.add_row(name, f"{count:,}")
+        console.print(weird)
+
+
+def _endpoint(addr: str, port: int | None) -> str:
+    if port is None:
+        return addr
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "-"
