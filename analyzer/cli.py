@@ -118,7 +118,9 @@ def _print_summary(s: dict[str, Any], top: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=False)
+    # Piped output is read by people in files and tickets: do not cut it to 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    console = Console(highlight=False, soft_wrap=False, width=width)
     compression = f", {s['compression']}" if s["compression"] else ""
     console.print(f"[bold]{s['file']}[/bold] ({s['file_format']}{compression})")
     facts = Table.grid(padding=(0, 2))
@@ -145,6 +147,7 @@ def _print_summary(s: dict[str, Any], top: int) -> None:
         )
         for col, justify in (
             ("flow", "right"),
+            ("vlan", "right"),
             ("proto", "left"),
             ("originator", "left"),
             ("responder", "left"),
@@ -157,6 +160,7 @@ def _print_summary(s: dict[str, Any], top: int) -> None:
         for c in shown:
             table.add_row(
                 str(c["flow"]),
+                "" if c["vlan"] is None else str(c["vlan"]),
                 c["transport"],
                 _endpoint(c["src"], c["sport"]),
                 _endpoint(c["dst"], c["dport"]),
