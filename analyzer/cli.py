@@ -10,7 +10,6 @@ analyzer 0.1.0
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -97,7 +96,7 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Cal
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from analyzer.summary import summarize
+    from analyzer.summary import summarize, write_summary_json
 
     progress, stop = _progress_bar(not args.no_progress and not args.json)
     try:
@@ -105,8 +104,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     finally:
         stop()
     if args.json:
-        json.dump(result, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_summary_json(result, sys.stdout)
     else:
         _print_summary(result, args.top)
     for damage in result["damage"]:
@@ -138,9 +136,9 @@ def _print_summary(s: dict[str, Any], top: int) -> None:
     facts.add_row("complete", "yes" if s["complete"] else "[red]no: capture is damaged[/red]")
     console.print(facts)
 
-    convs = sorted(s["conversations"], key=lambda c: c["bytes"], reverse=True)
-    shown = convs if top <= 0 else convs[:top]
-    if shown:
+    convs = s["conversations"].sort_values("bytes", ascending=False, kind="stable")
+    shown = convs if top <= 0 else convs.head(top)
+    if len(shown):
         table = Table(
             title=f"conversations ({len(shown)} of {len(convs)}, largest first)",
             title_justify="left",
@@ -157,7 +155,7 @@ def _print_summary(s: dict[str, Any], top: int) -> None:
             ("tcp state", "left"),
         ):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        for c in shown:
+        for c in _records(shown):
             table.add_row(
                 str(c["flow"]),
                 "" if c["vlan"] is None else str(c["vlan"]),
@@ -177,6 +175,19 @@ def _print_summary(s: dict[str, Any], top: int) -> None:
         for name, count in s["weird"].items():
             weird.add_row(name, f"{count:,}")
         console.print(weird)
+
+
+def _records(table: Any) -> list[dict[str, Any]]:
+    """Rows of a small DataFrame as dicts with NA as None."""
+    import pandas as pd
+
+    return [
+        {
+            k: (None if v is pd.NA or (isinstance(v, float) and pd.isna(v)) else v)
+            for k, v in row.items()
+        }
+        for row in table.to_dict("records")
+    ]
 
 
 def _endpoint(addr: str, port: int | None) -> str:

@@ -7,15 +7,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
+import numpy as np
 
 from analyzer import __version__
 from analyzer.capture.pipeline import CaptureResult, read_capture
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def iso_ns(ts_ns: int | None) -> str | None:
@@ -32,10 +36,12 @@ def iso_ns(ts_ns: int | None) -> str | None:
 
 
 def summary_from_result(result: CaptureResult) -> dict[str, Any]:
-    """The summary object (the ``summary --json`` document) of a finished pass."""
+    """The summary of a finished pass; ``conversations`` is the conversations DataFrame.
+
+    :func:`summary_json` turns it into the ``summary --json`` document.
+    """
     st = result.stats
     info = result.info
-    conversations = result.flows.conversations()
     return {
         "analyzer_version": __version__,
         "file": os.path.basename(info.path),
@@ -58,30 +64,57 @@ def summary_from_result(result: CaptureResult) -> dict[str, Any]:
         "vlans": {str(k): v for k, v in sorted(st.vlans.items())},
         "ip_fragments": st.ip_fragments,
         "flows": result.flows.flow_count,
-        "conversations": conversation_records(conversations),
+        "conversations": result.flows.conversations(),
         "weird": dict(sorted(st.weird.items())),
         "damage": [w.detail for w in info.damage],
     }
 
 
-def conversation_records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """Conversation rows as JSON-ready dicts (NA -> None, times as ISO text)."""
-    records = []
-    for row in table.itertuples(index=False):
-        rec = row._asdict()
-        for key in ("first_ts", "last_ts"):
-            rec[key] = iso_ns(int(rec[key].value))
-        for key, value in rec.items():
-            if value is pd.NA or (isinstance(value, float) and pd.isna(value)):
-                rec[key] = None
-            elif hasattr(value, "item"):
-                rec[key] = value.item()
-        records.append(rec)
-    return records
+def table_json(table: pd.DataFrame) -> str:
+    """A table as a JSON array of row objects: times in ISO 8601 UTC with ns, NA as null.
+
+    pandas writes this in C; building Python dicts first would cost more than the whole
+    capture pass on a capture with many flows.
+    """
+    times = table.select_dtypes(include=["datetimetz", "datetime"]).columns
+    if len(times):
+        # pandas' own ISO writer is slow per value; numpy formats whole columns at once.
+        table = table.assign(**{name: iso_column(table[name]) for name in times})
+    return table.to_json(orient="records") or "[]"
+
+
+def iso_column(times: pd.Series) -> pd.Series:
+    """ISO 8601 UTC text with nanoseconds for a datetime column (NaT -> None).
+
+    >>> import pandas as pd
+    >>> iso_column(pd.Series(pd.to_datetime([1_330_596_000_5e8], unit="ns", utc=True))).tolist()
+    ['2012-03-01T10:00:00.500000000Z']
+    """
+    import pandas as pd
+
+    values = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    text = np.char.add(np.datetime_as_string(values, unit="ns"), "Z").astype(object)
+    text[np.isnat(values)] = None
+    return pd.Series(text, index=times.index)
+
+
+def write_summary_json(summary: dict[str, Any], out: IO[str]) -> None:
+    """Write the ``summary --json`` document (one JSON object) to ``out``.
+
+    The conversations table is written straight from pandas' C writer into ``out``; on a
+    capture with many flows, joining it into one big string first would double the
+    memory at the end of the run.
+    """
+    head = {k: v for k, v in summary.items() if k != "conversations"}
+    text = json.dumps(head, indent=1)
+    out.write(text[: text.rindex("}")].rstrip())
+    out.write(',\n "conversations": ')
+    out.write(table_json(summary["conversations"]))
+    out.write("\n}\n")
 
 
 def summarize(
     path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
-    """Read ``path`` once and return its summary object."""
+    """Read ``path`` once and return its summary (see :func:`summary_from_result`)."""
     return summary_from_result(read_capture(path, progress=progress))

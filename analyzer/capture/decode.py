@@ -11,7 +11,7 @@ Addresses are kept as two ``uint64`` halves of an IPv6 address; IPv4 addresses a
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -415,8 +415,18 @@ def address_text(hi: int, lo: int) -> str:
     '2001:db8::1'
     """
     if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
+        return socket.inet_ntoa((lo & 0xFFFFFFFF).to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
+
+
+def addresses_text(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
+    """:func:`address_text` for whole columns, formatting each distinct address once."""
+    if len(hi) == 0:
+        return np.empty(0, dtype=object)
+    pairs = np.stack([hi, lo], axis=1)
+    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    text = np.array([address_text(int(h), int(lo_)) for h, lo_ in uniq.tolist()], dtype=object)
+    return text[inverse.ravel()]
 
 
 @dataclass(slots=True)

@@ -13,13 +13,15 @@ Python loop (to find connection boundaries), and only once per batch per flow ot
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from analyzer.capture.decode import PROTO_TCP, PROTO_UDP, Decoded, address_text
+from analyzer.capture.decode import PROTO_TCP, PROTO_UDP, Decoded, addresses_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 I64 = npt.NDArray[np.int64]
 
@@ -96,6 +98,8 @@ class FlowTable:
         # TCP connection-boundary state, only for flows that saw a control packet.
         self._syn_isn: dict[int, int] = {}
         self._closed: set[int] = set()
+        self._capacity = 0
+        self._grow(1)
 
     # -- assignment -------------------------------------------------------------------
 
@@ -165,7 +169,16 @@ class FlowTable:
         self.flow_count += 1
         self._current[key] = fid
         self._key.append(key)
-        size = fid + 1
+        if fid >= self._capacity:
+            self._grow(fid + 1)
+        proto = key[0] >> 32
+        self._proto.data[fid] = proto
+        stream = self._streams.get(proto, 0)
+        self._streams[proto] = stream + 1
+        self._stream.data[fid] = stream
+        return fid
+
+    def _grow(self, size: int) -> None:
         for col in (
             self._proto,
             self._stream,
@@ -177,14 +190,22 @@ class FlowTable:
             self._vlan,
         ):
             col.ensure(size)
+        # Every per-flow column grows in step, so they share one capacity.
+        self._capacity = min(
+            len(col.data)
+            for col in (
+                self._proto,
+                self._stream,
+                self._orig_is_a,
+                self._first_frame,
+                self._first_ts,
+                self._last_frame,
+                self._last_ts,
+                self._vlan,
+            )
+        )
         for col in (self._packets, self._bytes, self._flags):
-            col.ensure(2 * size)
-        proto = key[0] >> 32
-        self._proto.data[fid] = proto
-        stream = self._streams.get(proto, 0)
-        self._streams[proto] = stream + 1
-        self._stream.data[fid] = stream
-        return fid
+            col.ensure(2 * self._capacity)
 
     def _split_reused_ports(
         self,
@@ -280,21 +301,21 @@ class FlowTable:
 
     def conversations(self) -> pd.DataFrame:
         """The conversations table: one row per flow, endpoints as originator/responder."""
+        # pandas is imported only here: reading a capture does not need it, and leaving
+        # its ~80 MB out of the reading phase keeps peak memory under the bar.
+        import pandas as pd
+
         nf = self.flow_count
         orig_is_a = self._orig_is_a.data[:nf]
-        src: list[str] = []
-        dst: list[str] = []
-        sport: list[int] = []
-        dport: list[int] = []
-        for key, a_first in zip(self._key, orig_is_a.tolist(), strict=True):
-            word0, a_hi, a_lo, b_hi, b_lo = key
-            a_end = (address_text(a_hi, a_lo), (word0 >> 16) & 0xFFFF)
-            b_end = (address_text(b_hi, b_lo), word0 & 0xFFFF)
-            first, second = (a_end, b_end) if a_first else (b_end, a_end)
-            src.append(first[0])
-            sport.append(first[1])
-            dst.append(second[0])
-            dport.append(second[1])
+        keys = np.array(self._key, dtype=np.uint64).reshape(nf, 5)
+        a_text = addresses_text(keys[:, 1], keys[:, 2])
+        b_text = addresses_text(keys[:, 3], keys[:, 4])
+        a_port = ((keys[:, 0] >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
+        b_port = (keys[:, 0] & np.uint64(0xFFFF)).astype(np.int64)
+        src = np.where(orig_is_a, a_text, b_text)
+        dst = np.where(orig_is_a, b_text, a_text)
+        sport = np.where(orig_is_a, a_port, b_port)
+        dport = np.where(orig_is_a, b_port, a_port)
         proto = self._proto.data[:nf]
         ported = np.isin(proto, (PROTO_TCP, PROTO_UDP))
         packets = self._packets.data[: 2 * nf].reshape(nf, 2)
@@ -373,16 +394,19 @@ def tcp_state(orig_flags: int, resp_flags: int) -> str:
 def _group(words: tuple[npt.NDArray[np.uint64], ...]) -> tuple[I64, I64]:
     """Group rows by the tuple of ``words``: (code per row, first row of each code).
 
-    A 64-bit hash is factorised with pandas' hash table; every row is then checked against
-    its group's first row so that a hash collision can never merge two flows.
+    Rows are grouped by a 64-bit hash of the key; every row is then checked against its
+    group's first row so that a hash collision can never merge two flows.
     """
     h = words[0] * _HASH_MULTIPLIERS[0]
     for col, mult in zip(words[1:], _HASH_MULTIPLIERS[1:], strict=True):
         h ^= (col * mult) ^ (col >> np.uint64(29))
-    codes, uniques = pd.factorize(h)
-    codes = codes.astype(np.int64)
-    first = np.full(len(uniques), len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    _, first, codes = np.unique(h, return_index=True, return_inverse=True)
+    # Number groups by first appearance so that flow ids follow packet order.
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    codes = rank[codes.ravel()].astype(np.int64)
+    first = first[order].astype(np.int64)
     rep = first[codes]
     if all(np.array_equal(col, col[rep]) for col in words):
         return codes, first

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from analyzer.errors import CaptureError, Weird
 
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 #: A record claiming more than this is treated as corruption, not as a huge packet: no link
 #: layer we read carries frames this large, and trusting it would make us buffer garbage.
 MAX_RECORD_BYTES = 256 * 1024
