@@ -52,7 +52,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="no progress bar even on a terminal"
     )
     summary.set_defaults(handler=_cmd_summary)
+    _add_table_commands(sub)
     return parser
+
+
+def _add_table_commands(sub: Any) -> None:
+    """One subcommand per protocol table (dns, dhcp, ntp, ...), all with the same options."""
+    from analyzer.protocols.registry import all_schemas
+
+    for name, schema in sorted(all_schemas().items()):
+        cmd = sub.add_parser(
+            name,
+            help=schema.doc.split(".")[0].lower(),
+            description=f"{schema.doc} A human table by default; --json for a JSON array of "
+            "row objects, --csv for CSV. Columns: "
+            + ", ".join(c.name for c in schema.all_columns()),
+        )
+        cmd.add_argument("capture", help="pcap or pcapng file, optionally compressed")
+        fmt = cmd.add_mutually_exclusive_group()
+        fmt.add_argument("--json", action="store_true", help="JSON array of row objects")
+        fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+        cmd.add_argument(
+            "--all-columns", action="store_true", help="every column in the human table"
+        )
+        cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+        cmd.add_argument(
+            "--strict", action="store_true", help="stop with a traceback on a parser bug"
+        )
+        cmd.set_defaults(handler=_cmd_table, table=name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,6 +137,65 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     for damage in result["damage"]:
         print(f"analyzer: warning: {result['file']}: {damage}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from analyzer.api import analyze
+    from analyzer.protocols.registry import module_of_table
+    from analyzer.summary import table_csv, table_json
+
+    progress, stop = _progress_bar(not args.no_progress and not (args.json or args.csv))
+    try:
+        analysis = analyze(
+            args.capture,
+            protocols=[module_of_table(args.table).name],
+            progress=progress,
+            strict=args.strict,
+        )
+    finally:
+        stop()
+    table = analysis.tables[args.table]
+    if args.json:
+        sys.stdout.write(table_json(table) + "\n")
+    elif args.csv:
+        table_csv(table, sys.stdout)
+    else:
+        schema = analysis.schemas[args.table]
+        columns = (
+            list(table.columns) if args.all_columns or not schema.human else list(schema.human)
+        )
+        _print_table(f"{args.table} ({len(table):,} rows)", table[columns])
+    for damage in analysis.result.info.damage:
+        print(f"analyzer: warning: {args.capture}: {damage.detail}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_table(title: str, table: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    width = None if sys.stdout.isatty() else 200
+    console = Console(highlight=False, soft_wrap=False, width=width)
+    out = Table(title=title, title_justify="left")
+    for col in table.columns:
+        out.add_column(str(col), overflow="fold")
+    for row in _records(table):
+        out.add_row(*(_cell(v) for v in row.values()))
+    console.print(out)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    if isinstance(value, list | tuple):
+        return "\n".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def _print_summary(s: dict[str, Any], top: int) -> None:

@@ -83,6 +83,20 @@ def table_json(table: pd.DataFrame) -> str:
     return table.to_json(orient="records") or "[]"
 
 
+def table_csv(table: pd.DataFrame, out: IO[str]) -> None:
+    """A table as CSV; times in ISO 8601, nested values (lists, dicts) as JSON text."""
+    times = table.select_dtypes(include=["datetimetz", "datetime"]).columns
+    converted = {name: iso_column(table[name]) for name in times}
+    for name in table.columns:
+        if table[name].dtype == object and name not in converted:
+            column = table[name]
+            if column.map(lambda v: isinstance(v, list | dict | tuple)).any():
+                converted[name] = column.map(
+                    lambda v: json.dumps(v) if isinstance(v, list | dict | tuple) else v
+                )
+    table.assign(**converted).to_csv(out, index=False)
+
+
 def iso_column(times: pd.Series) -> pd.Series:
     """ISO 8601 UTC text with nanoseconds for a datetime column (NaT -> None).
 

@@ -110,3 +110,31 @@ def test_truncated_capture_is_analysed_up_to_the_damage_and_exits_0(
 
 def test_usage_error_exits_2() -> None:
     assert run("summary").returncode == 2
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "expired-certificate.pcap"
+
+
+def test_protocol_table_json_is_an_array_of_rows_with_the_envelope() -> None:
+    result = run("ntp", str(SAMPLE), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 4
+    assert {"ts", "frame", "flow", "src", "sport", "dst", "dport", "transport"} <= set(rows[0])
+    assert rows[0]["mode"] == "client"
+
+
+def test_protocol_table_csv_has_a_header_and_one_line_per_row() -> None:
+    result = run("ntp", str(SAMPLE), "--csv")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("ts,frame,flow,src,sport,dst,dport,transport,")
+    assert len(lines) == 5
+
+
+def test_protocol_table_on_a_non_capture_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not a capture")
+    result = run("ntp", str(path))
+    assert result.returncode == 2
+    assert "not a pcap or pcapng capture" in result.stderr
