@@ -115,6 +115,12 @@ def analyze(
     schemas = {s.name: s for m in modules for s in m.schemas}
     tables = sink.tables(schemas)
     tables["conversations"] = result.flows.conversations()
+    for module in modules:
+        if module.derive is not None:
+            derived = module.derive(tables)
+            for schema in module.derived:
+                schemas[schema.name] = schema
+                tables[schema.name] = derived[schema.name]
     for w in sink.weird:
         result.weird.append(w)
     result.stats.weird.update(sink.weird_counts)

@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
 
 import analyzer.protocols as package
 from analyzer.protocols.base import DatagramDissector, Schema, StreamDissector
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Builds derived tables from the pass's tables (all protocol tables plus conversations).
+Derive = Callable[["dict[str, pd.DataFrame]"], "dict[str, pd.DataFrame]"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +36,10 @@ class ProtocolModule:
     schemas: tuple[Schema, ...]
     datagram: DatagramDissector | None = None
     stream: StreamDissector | None = None
-    #: Tables derived after the pass from this module's tables (e.g. DNS transactions).
+    #: Tables derived after the pass from this module's tables (e.g. DNS transactions),
+    #: and the function that builds them.
     derived: tuple[Schema, ...] = field(default=())
+    derive: Derive | None = None
 
 
 @cache
