@@ -104,6 +104,7 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Cal
     """A rich progress bar on stderr when stderr is a terminal, else nothing."""
     if not enabled or not sys.stderr.isatty():
         return None, lambda: None
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     bar = Progress(
@@ -112,6 +113,7 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Cal
         DownloadColumn(),
         TimeRemainingColumn(),
         transient=True,
+        console=Console(stderr=True),
     )
     bar.start()
     task = bar.add_task("reading", total=None)
