@@ -4,7 +4,7 @@ Certificate validity is judged against the phone's clock, so a phone whose NTP q
 unanswered, or whose server reports a time far from the capture's, explains an
 "expired" or "not yet valid" certificate.
 
->>> msg = parse_ntp(bytes.fromhex("1c0203e8") + bytes(8) + b"GPS\\x00" + bytes(32)
+>>> msg = parse_ntp(bytes.fromhex("1c0203e8") + bytes(8) + b"GPS\\x00" + bytes(24)
 ...                 + (3_540_000_000 << 32).to_bytes(8, "big"))
 >>> msg.mode_name, msg.stratum, msg.reference_id, msg.transmit_ns
 ('server', 2, '71.80.83.0', 1331011200000000000)
