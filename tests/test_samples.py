@@ -5,7 +5,11 @@
   (with CI set, a missing tshark fails instead of skipping);
 - the loop sample's certificate chain spans 3+ TCP segments and tshark sees its 6-8
   failed handshakes;
-- the certificates tshark sees in TLS and LDAP are exactly those in the ground truth.
+- the certificates tshark sees in TLS and LDAP are exactly those in the ground truth;
+- what tshark sees in the captures of the last three failure classes is what their truth
+  says: every DHCPINFORM ACK lacks options 43 and 120, the SIP SRV target lies outside the
+  queried domain and gets no connection, the auth-failure handshakes complete and are
+  followed by three short request/response pairs and the phone's FIN.
 """
 
 from __future__ import annotations
@@ -202,3 +206,107 @@ def test_truth_files_are_consistent() -> None:
             assert truth["capture_start"]["ts"] <= a["start_ts"] <= truth["capture_end"]["ts"]
         assert any(d["role"] == "phone" for d in truth["devices"])
         assert truth["expected_diagnosis"]["failure_class"] == truth["failure_class"]
+
+
+def _fields(capture: str, display_filter: str, *fields: str) -> list[list[str]]:
+    args = ["-Y", display_filter, "-T", "fields"]
+    for f in fields:
+        args += ["-e", f]
+    out = run_tshark(SAMPLES / capture, *args)
+    return [line.split("\t") for line in out.splitlines()]
+
+
+@pytest.mark.tshark
+def test_dhcp_inform_ack_lacks_uc_options() -> None:
+    capture = "dhcp-options-missing.pcapng"
+    truth = truth_of(capture)
+    rows = _fields(
+        capture,
+        "dhcp",
+        "dhcp.id",
+        "dhcp.option.dhcp",
+        "dhcp.option.type",
+        "dhcp.option.request_list_item",
+        "dhcp.option.vendor_class_id",
+    )
+    informs = {r[0]: r for r in rows if r[1] == "8"}
+    acks = {r[0]: r for r in rows if r[1] == "5"}
+    assert len(informs) == truth["loop"]["attempts"] >= 3
+    for xid, inform in informs.items():
+        assert inform[4] == "MS-UC-Client"
+        assert {"43", "120"} <= set(inform[3].split(","))
+        ack_options = set(acks[xid][2].split(","))
+        assert not ack_options & {"43", "120"}, (xid, ack_options)
+    # the lease itself carries neither, and the phone never opens a TCP connection
+    for ack in acks.values():
+        assert not set(ack[2].split(",")) & {"43", "120"}
+    assert _fields(capture, "tcp", "frame.number") == []
+    assert truth["expected_diagnosis"]["missing_options"] == [43, 120]
+
+
+@pytest.mark.tshark
+def test_srv_target_outside_zone_gets_no_connection() -> None:
+    capture = "srv-other-zone.pcapng"
+    truth = truth_of(capture)
+    diagnosis = truth["expected_diagnosis"]
+    name = diagnosis["queried_name"]
+    answers = _fields(
+        capture,
+        f'dns.flags.response == 1 && dns.qry.name == "{name}"',
+        "dns.flags.rcode",
+        "dns.srv.target",
+        "dns.srv.port",
+        "dns.a",
+    )
+    assert len(answers) == truth["loop"]["attempts"] >= 3
+    zone = name.split(".", 2)[2]  # _service._proto.<domain>
+    for rcode, target, port, address in answers:
+        assert rcode == "0"
+        assert target == diagnosis["srv_target"] and port == "5061"
+        assert not (target == zone or target.endswith("." + zone))
+        assert address == diagnosis["srv_target_address"]
+    # the target is neither looked up nor contacted; no SIP connection at all
+    target, address = diagnosis["srv_target"], diagnosis["srv_target_address"]
+    assert _fields(capture, f'dns.qry.name == "{target}"', "frame.number") == []
+    assert _fields(capture, f"ip.addr == {address}", "frame.number") == []
+    assert _fields(capture, "tcp.port == 5061 || tcp.port == 443", "frame.number") == []
+
+
+@pytest.mark.tshark
+def test_auth_failure_handshakes_complete_then_short_sessions() -> None:
+    capture = "auth-failure.pcap.gz"
+    truth = truth_of(capture)
+    phone = next(d["ip"] for d in truth["devices"] if d["name"] == truth["loop"]["device"])
+    done = {
+        n
+        for n, s in _handshakes(capture).items()
+        if s["client"] == phone and s["certificate"] and s["key_exchange"]
+    }
+    assert len(done) == truth["loop"]["attempts"] >= 3
+    records: dict[int, list[tuple[str, int]]] = {}
+    for stream, src, types, lengths in _fields(
+        capture,
+        "tls.record.content_type == 23",
+        "tcp.stream",
+        "ip.src",
+        "tls.record.content_type",
+        "tls.record.length",
+    ):
+        if int(stream) in done:
+            for kind, length in zip(types.split(","), lengths.split(","), strict=True):
+                if kind == "23":
+                    records.setdefault(int(stream), []).append((src, int(length) + 5))
+    fins = {
+        int(stream)
+        for stream, src in _fields(capture, "tcp.flags.fin == 1", "tcp.stream", "ip.src")
+        if src == phone
+    }
+    attempts = [a for a in truth["attempts"] if a["device"] == truth["loop"]["device"]]
+    for stream, attempt in zip(sorted(done), attempts, strict=True):
+        expected = []
+        for x in attempt["detail"]["sip_exchanges"]:
+            expected += [(phone, x["request_tls_bytes"]), ("10.1.0.50", x["response_tls_bytes"])]
+        assert records[stream] == expected
+        sizes = [n for _, n in records[stream]]
+        assert sizes[-1] == sizes[1] < 1000  # the final 401 is the size of the first
+        assert stream in fins  # the phone closes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import ldap, pki, proto, tls
+from . import ldap, pki, proto, sip, tls
 from .env import AD_DOMAIN, SIP_DOMAIN, VOICE_VLAN, Attempt, Site
 from .tcp import CLIENT, SERVER, TcpConn
 from .wire import BROADCAST_MAC, Host
@@ -47,6 +47,8 @@ class Phone:
         self._port = self.rng.randint(1030, 1400)  # Windows CE: sequential ephemeral ports
         self.dns_servers: list[Host] = [site.dc01, site.dc02]
         self.attempts: list[Attempt] = []
+        # strict domain naming: SRV targets are used only inside these domains (None: any)
+        self.srv_domains: tuple[str, ...] | None = None
 
     @property
     def mac(self) -> str:
@@ -119,9 +121,13 @@ class Phone:
         ntp: list[str] | None = None,
         sip_server: str | None = "pool01.contoso.local",
         vendor_class: str = "MS-UC-Client",
-        web_fqdn: str = "lyncweb.contoso.local",
+        web_fqdn: str | None = "lyncweb.contoso.local",
     ) -> float:
-        """DISCOVER / OFFER / REQUEST / ACK through the VLAN's relay agent."""
+        """DISCOVER / OFFER / REQUEST / ACK through the VLAN's relay agent.
+
+        web_fqdn None: the scope has no option 43 for MS-UC-Client (nor 120 without
+        sip_server), as on a DHCP server never set up for UC devices.
+        """
         site, rng = self.site, self.rng
         xid = rng.getrandbits(32)
         client = [
@@ -129,7 +135,11 @@ class Phone:
             proto.opt_str(12, self.host.name.split(".")[0]),
             proto.opt_str(60, vendor_class),
         ]
-        vendor = proto.opt43_ms_uc_client(web_fqdn) if vendor_class == "MS-UC-Client" else None
+        vendor = (
+            proto.opt43_ms_uc_client(web_fqdn)
+            if vendor_class == "MS-UC-Client" and web_fqdn
+            else None
+        )
         server_opts = self._server_options(
             dns, domain=domain, ntp=ntp, sip_server=sip_server, vendor=vendor
         )
@@ -439,17 +449,29 @@ class Phone:
                 }
             )
             if rcode == proto.NOERROR and answers:
-                attempt.detail["dns_lookups"] = tried
                 if qtype == proto.SRV:
                     target = answers[0].target
                     target = (target.decode() if isinstance(target, bytes) else target).rstrip(".")
+                    if not self._srv_target_allowed(target):
+                        # strict naming: the target is outside the domains the phone trusts;
+                        # it is neither resolved nor contacted, and the search goes on
+                        tried[-1].update(target=target, port=answers[0].port, used=False)
+                        continue
+                attempt.detail["dns_lookups"] = tried
+                if qtype == proto.SRV:
                     # the phone resolves the SRV target itself as well
                     t, _, _ = self.dns(t + self.rng.uniform(0.001, 0.004), target, proto.A)
                     return t, (target, answers[0].port)
                 return t, (name, 5061)
         attempt.detail["dns_lookups"] = tried
-        attempt.failure = "dns_nxdomain"
+        refused = any(x.get("used") is False for x in tried)
+        attempt.failure = "srv_target_outside_domain" if refused else "dns_nxdomain"
         return t, None
+
+    def _srv_target_allowed(self, target: str) -> bool:
+        if self.srv_domains is None:
+            return True
+        return any(target == d or target.endswith("." + d) for d in self.srv_domains)
 
     def tls_connect(
         self,
@@ -543,7 +565,6 @@ class Phone:
         attempt: Attempt,
         conn: TcpConn,
         *,
-        auth_ok: bool = True,
         cipher: int = tls.TLS_RSA_WITH_AES_128_CBC_SHA,
         keepalives: int = 3,
         keepalive_period: float = 30.0,
@@ -561,14 +582,7 @@ class Phone:
 
         attempt.reach("authenticating")
         t = rt(t + rng.uniform(0.005, 0.02), rng.randint(720, 820), rng.randint(560, 640))
-        t = rt(
-            t + rng.uniform(0.03, 0.08),
-            rng.randint(1150, 1260),
-            rng.randint(1010, 1090) if auth_ok else rng.randint(560, 640),
-        )
-        if not auth_ok:
-            attempt.failure = "sip_401"
-            return conn.fin(SERVER, t + rng.uniform(0.01, 0.05))
+        t = rt(t + rng.uniform(0.03, 0.08), rng.randint(1150, 1260), rng.randint(1010, 1090))
         attempt.reach("signed_in")
         # roaming contacts and presence subscriptions: the contact list spans segments
         t = rt(
@@ -583,6 +597,80 @@ class Phone:
             t += keepalive_period + rng.uniform(-0.4, 0.4)
             t = conn.send(CLIENT, app(4), t)  # CRLFCRLF keep-alive
         return t
+
+    def sip_register_rejected(
+        self,
+        t: float,
+        attempt: Attempt,
+        conn: TcpConn,
+        server_fqdn: str,
+        *,
+        cipher: int = tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+    ) -> float:
+        """MS-SIPAE NTLM registration that the pool refuses, then the phone closes.
+
+        REGISTER (no credentials) / 401 offering NTLM and Kerberos; REGISTER (NTLM, empty
+        gssapi-data) / 401 with the NTLM CHALLENGE; REGISTER with the AUTHENTICATE / a final
+        401 with fresh offers. All of it is TLS application data: the record sizes come from
+        the real texts (``sip.py``), the ciphertext is random.
+        """
+        rng = self.rng
+        attempt.reach("authenticating")
+        d = sip.Dialog(rng, f"sip:{self.user}@{SIP_DOMAIN}", conn.endpoint(CLIENT), server_fqdn)
+        flags = ldap.BASE_FLAGS | ldap.NTLM_SIGN | ldap.NTLM_KEY_EXCH | ldap.NTLM_DATAGRAM
+        filetime = int((t + 11644473600) * 10_000_000)
+        host = server_fqdn.split(".")[0].upper()
+        tinfo = ldap.ntlm_target_info("CONTOSO", host, AD_DOMAIN, server_fqdn, filetime)
+        challenge = ldap.ntlm_challenge(rng, flags, "CONTOSO", tinfo)
+        auth = ldap.ntlm_authenticate(
+            rng, flags, "CONTOSO", self.user, self.host.name.upper(), tinfo, filetime
+        )
+        opaque = rng.randbytes(4).hex().upper()
+        exchanges = []
+
+        def rt(t: float, request: bytes, label: str, think: float, response_of) -> float:
+            req = tls.application_data(rng, len(request), cipher)
+            t = conn.send(CLIENT, req, t)
+            t_resp = t + conn.rtt + think
+            response = response_of(t_resp)
+            resp = tls.application_data(rng, len(response), cipher)
+            exchanges.append(
+                {
+                    "request": request.split(b"\r\n", 1)[0].decode().split(" ")[0],
+                    "request_sip_bytes": len(request),
+                    "request_tls_bytes": len(req),
+                    "response": label,
+                    "response_sip_bytes": len(response),
+                    "response_tls_bytes": len(resp),
+                }
+            )
+            return conn.send(SERVER, resp, t_resp)
+
+        t = rt(
+            t + rng.uniform(0.005, 0.02),
+            sip.register(d),
+            "401 Unauthorized (NTLM and Kerberos offered)",
+            rng.uniform(0.003, 0.012),
+            lambda ts: sip.unauthorized(d, ts, sip.offers(d)),
+        )
+        t = rt(
+            t + rng.uniform(0.02, 0.06),
+            sip.register(d, sip.ntlm_request(d)),
+            "401 Unauthorized (NTLM CHALLENGE in gssapi-data)",
+            rng.uniform(0.004, 0.015),
+            lambda ts: sip.unauthorized(d, ts, sip.ntlm_challenge(d, challenge, opaque)),
+        )
+        # the phone's CE CPU takes a while over the NTLMv2 response
+        t = rt(
+            t + rng.uniform(0.08, 0.2),
+            sip.register(d, sip.ntlm_response(d, auth, opaque)),
+            "401 Unauthorized (final: NTLM AUTHENTICATE rejected, fresh offers)",
+            rng.uniform(0.01, 0.04),  # the pool checks the response with the DC
+            lambda ts: sip.unauthorized(d, ts, sip.offers(d)),
+        )
+        attempt.detail["sip_exchanges"] = exchanges
+        attempt.failure = "sip_401"
+        return conn.fin(CLIENT, t + rng.uniform(0.03, 0.12))
 
 
 def lldp(site: Site, t: float) -> None:

@@ -83,8 +83,13 @@ def ocs_attempt(
     sealed: bool = False,
     lose: int | None = None,
     alt_port_outcome: str | None = None,
+    sip_auth: str = "ok",
 ) -> float:
-    """One pass through the CX700's steps 1-4 (and 5 if the handshake completes)."""
+    """One pass through the CX700's steps 1-4 (and 5 if the handshake completes).
+
+    sip_auth: "ok" (REGISTER / 401 / REGISTER / 200, keep-alives) or "rejected" (the
+    pool refuses the NTLM credentials and the phone closes the connection).
+    """
     rng = site.rng
     attempt = phone.new_attempt(t)
     t, dc = phone.locate_dc(t, attempt)
@@ -112,6 +117,8 @@ def ocs_attempt(
         )
         attempt.detail["first_failure"] = first
     if conn is not None:
+        if sip_auth == "rejected":
+            return phone.sip_register_rejected(t, attempt, conn, target[0])
         t = phone.sip_register(t, attempt, conn, keepalives=3)
     return t
 
@@ -727,6 +734,207 @@ def vlan_multi_phone(seed: int) -> Result:
     )
 
 
+FABRIKAM_POOL = "ocspool01.fabrikam.net"
+
+
+def srv_other_zone(seed: int) -> Result:
+    start = epoch(2012, 12, 4, 9, 26, 14.0)
+    site = Site(seed, start)
+    # Contoso's users were moved to the parent company's pool; the contoso.com SRV record
+    # was repointed there. The DCs hold a secondary copy of fabrikam.net, so the answer
+    # carries the target's A record in the additional section.
+    srv = "_sipinternaltls._tcp.contoso.com"
+    site.internal_dns[(srv, proto.SRV)] = [proto.rr_srv(srv, FABRIKAM_POOL, 5061)]
+    site.internal_dns[(FABRIKAM_POOL, proto.A)] = [proto.rr_a(FABRIKAM_POOL, "10.40.0.50")]
+    phone = new_phone(site, 71, "00:04:f2:1c:40:9b")
+    phone.srv_domains = (SIP_DOMAIN, AD_DOMAIN)
+    t = boot(site, phone, start + 2.0)
+    end = run_loop(
+        site,
+        phone,
+        t + 1.0,
+        4,
+        30.0,
+        cas=[pki.ROOT_SHA1],
+        chain=[pki.POOL_SHA1, pki.ROOT_SHA1],
+        outcome="complete",
+    )
+    finish(site, end + 4.0)
+    bg.lldp_every(site, start, site.end)
+    return Result(
+        site,
+        "srv_other_zone",
+        "After Contoso's users moved to the parent company's pool, "
+        "_sipinternaltls._tcp.contoso.com points to ocspool01.fabrikam.net:5061, outside "
+        "the SIP domain. The CX700 (strict domain naming) neither resolves nor contacts "
+        "that target: it goes on through _sip._tls, _sipinternal._tcp and the sipinternal, "
+        "sip and sipexternal A records (all NXDOMAIN), opens no connection and starts over "
+        "about every 30 s.",
+        {
+            "failure_class": "srv_other_zone",
+            "failing_phase": "connect_server",
+            "queried_name": srv,
+            "sip_domain": SIP_DOMAIN,
+            "srv_target": FABRIKAM_POOL,
+            "srv_port": 5061,
+            "srv_target_address": "10.40.0.50",
+            "modelled_behaviour": "strict domain naming: the phone uses an SRV target only "
+            "if it lies in the SIP domain (contoso.com) or in its own DNS domain from DHCP "
+            "option 15 (contoso.local; the other samples' SRV target pool01.contoso.local "
+            "stays acceptable). A target elsewhere is not resolved and gets no SYN; the "
+            "phone continues with the remaining SRV names and the A-record fallbacks, which "
+            "are NXDOMAIN, then loops.",
+            "evidence": "SRV answer for _sipinternaltls._tcp.contoso.com names "
+            "ocspool01.fabrikam.net:5061 (A 10.40.0.50 in the additional section); no "
+            "query for the target and no SYN to 10.40.0.50 or to any 5061/443; the other "
+            "five SIP names are NXDOMAIN; same sequence in every attempt",
+            "not_to_say": "missing SRV record (the SRV record exists and answers NOERROR)",
+            "summary": "The SIP SRV record points outside the SIP domain (to "
+            "ocspool01.fabrikam.net), which the phone's strict domain naming refuses, so it "
+            "never connects to a server and loops.",
+        },
+        loop_phone=phone,
+    )
+
+
+def dhcp_options_missing(seed: int) -> Result:
+    start = epoch(2012, 11, 27, 7, 52, 8.0)
+    site = Site(seed, start)
+    rng = site.rng
+    phone = Phone(
+        site, "CX600-3D1B94", "10.20.0.91", "00:04:f2:3d:1b:94", "Polycom CX600", "4.0.7577.4066"
+    )
+    # the switch's LLDP-MED network policy puts the phone on voice VLAN 20 (no CPE-OCPHONE)
+    t = start + rng.uniform(0.5, 1.5)
+    lldp(site, t)
+    t = phone.dhcp(
+        t + rng.uniform(1.5, 2.5),
+        dns=INTERNAL_DNS,
+        ntp=[site.dc01.ip],
+        sip_server=None,
+        web_fqdn=None,
+    )
+    # before anyone signs in the only domain the phone knows is option 15's
+    t, _, _ = phone.dns(t + rng.uniform(0.2, 0.5), f"_ntp._udp.{AD_DOMAIN}", proto.SRV)
+    t = phone.ntp(t + 0.01, site.dc01)
+    t, _, _ = phone.dns(t + rng.uniform(0.3, 0.8), f"ucupdates-r2.{AD_DOMAIN}", proto.A)
+    t += rng.uniform(0.4, 0.9)
+    registrar_srv = ["_sipinternaltls._tcp", "_sipinternal._tcp", "_sip._tls"]
+    end = t
+    for _ in range(5):
+        attempt_start = t
+        attempt = phone.new_attempt(t, "dhcp")
+        end = phone.dhcp_inform(t, "MS-UC-Client", [])
+        attempt.detail["dhcp_inform"] = {
+            "vendor_class": "MS-UC-Client",
+            "requested_options": [43, 120],
+            "ack_options": [53, 54],
+        }
+        # documented fallback: DNS for the registrar, here in the DHCP domain
+        lookups = []
+        for prefix in registrar_srv:
+            name = f"{prefix}.{AD_DOMAIN}"
+            end, rcode, _ = phone.dns(end + rng.uniform(0.003, 0.03), name, proto.SRV)
+            lookups.append(
+                {
+                    "name": name,
+                    "type": "SRV",
+                    "rcode": "NOERROR" if rcode == proto.NOERROR else "NXDOMAIN",
+                }
+            )
+        attempt.detail["dns_lookups"] = lookups
+        attempt.failure = "dhcp_options_missing"
+        t = max(attempt_start + 20.0 + rng.gauss(0, 0.8), end + 5.0)
+    finish(site, end + 4.0)
+    bg.lldp_every(site, start, site.end)
+    return Result(
+        site,
+        "dhcp_options_missing",
+        "A Polycom CX600 (Lync Phone Edition) comes up on voice VLAN 20 through LLDP-MED "
+        "and gets a lease (DNS, domain contoso.local, NTP) from a DHCP server with no UC "
+        "options: its DHCPINFORM with vendor class MS-UC-Client asks for options 43 and "
+        "120 and the ACK carries neither. Without the certificate provisioning URL or a "
+        "registrar it falls back to DNS SRV lookups in contoso.local (NXDOMAIN), makes no "
+        "HTTP(S) or SIP connection and repeats the INFORM about every 20 s.",
+        {
+            "failure_class": "dhcp_options_missing",
+            "failing_phase": "dhcp",
+            "vendor_class": "MS-UC-Client",
+            "missing_options": [43, 120],
+            "expected_options": {
+                "43": "sub-options 1 MS-UC-Client, 2 https, 3 lyncweb.contoso.local, 4 443, "
+                "5 /CertProv/CertProvisioningService.svc",
+                "120": "pool01.contoso.local",
+            },
+            "modelled_behaviour": "PIN sign-in needs the provisioning URL from option 43; "
+            "without 43/120 the phone looks for a registrar in DNS (_sipinternaltls._tcp, "
+            "_sipinternal._tcp, _sip._tls) in the only domain it knows before sign-in, the "
+            "DHCP domain contoso.local, where no SIP records exist; it never reaches the "
+            "web services or the pool and repeats DHCPINFORM. The retry interval is an "
+            "assumption (undocumented).",
+            "evidence": "DHCPINFORM (option 60 MS-UC-Client, option 55 = 43, 120) answered "
+            "by a DHCPACK with only options 53 and 54, five times; the lease's OFFER/ACK "
+            "lack 43 and 120 as well; SRV lookups in contoso.local NXDOMAIN; no TCP to "
+            "lyncweb (80/443) or pool01 (5061)",
+            "summary": "The DHCP server has no options 43/120 for MS-UC-Client, so the Lync "
+            "Phone Edition device cannot find the certificate provisioning service or a "
+            "registrar and keeps asking.",
+        },
+        loop_phone=phone,
+    )
+
+
+def auth_failure(seed: int) -> Result:
+    start = epoch(2012, 11, 20, 8, 41, 37.0)
+    site = Site(seed, start)
+    phone = new_phone(site, 71, "00:04:f2:1c:40:9b")
+    t = boot(site, phone, start + 2.0)
+    end = run_loop(
+        site,
+        phone,
+        t + 1.0,
+        4,
+        30.0,
+        cas=[pki.ROOT_SHA1],
+        chain=[pki.POOL_SHA1, pki.ROOT_SHA1],
+        outcome="complete",
+        sip_auth="rejected",
+    )
+    finish(site, end + 4.0)
+    vlan_background(site, start, site.end, phones=1, calls=0, pcs=0)
+    return Result(
+        site,
+        "auth_failure",
+        "A CX700 on the SHA-1/RSA-2048 PKI downloads the root over LDAP (its NTLM bind to "
+        "dc01 succeeds), completes the TLS handshake with pool01:5061 and registers with "
+        "MS-SIPAE NTLM: REGISTER / 401 (NTLM, Kerberos offered) / REGISTER / 401 (NTLM "
+        "challenge) / REGISTER (NTLM response) / 401, all as TLS application data; the "
+        "phone closes the connection and starts over about every 30 s while another phone "
+        "stays signed in to the same pool.",
+        {
+            "failure_class": "auth_failure",
+            "failing_phase": "authenticating",
+            "auth_protocol": "NTLM (MS-SIPAE, connectionless, version 3)",
+            "sip_final_response": 401,
+            "inferred_from": "sizes and timing: SIP is inside TLS",
+            "evidence": "every TLS handshake with 10.1.0.50:5061 completes (ClientKeyExchange, "
+            "ChangeCipherSpec and Finished both ways); then three short application-data "
+            "request/response pairs (TLS records of about 0.8/0.6, 0.95/0.8 and 1.45/0.6 kB: "
+            "the last response the size of the first 401, no 1 kB 200 OK, no subscriptions "
+            "and no keep-alives); the phone "
+            "sends FIN within about 0.1 s and starts over about every 30 s; a signed-in "
+            "phone keeps its TLS flow with pool01 open",
+            "modelled_cause": "pool01 rejects the NTLM AUTHENTICATE with a final 401. The "
+            "DC accepts the same credentials for the LDAP bind, so the cause is on the pool "
+            "side (for example an NTLM session-security policy there) and is not visible in "
+            "the capture.",
+            "summary": "The phone reaches pool01 and the TLS handshake succeeds, but SIP "
+            "authentication fails (401 after the NTLM exchange), so it closes and loops.",
+        },
+        loop_phone=phone,
+    )
+
+
 SCENARIOS = [
     Scenario("cx700-logon-loop", "cx700-logon-loop.pcapng", 1001, logon_loop),
     Scenario("cx700-public-dns-fixed", "cx700-public-dns-fixed.pcapng", 1002, public_dns_fixed),
@@ -740,4 +948,7 @@ SCENARIOS = [
     Scenario("pool-unreachable", "pool-unreachable.pcap.gz", 1010, pool_unreachable),
     Scenario("lpe-cert-provisioning", "lpe-cert-provisioning.pcapng", 1011, lpe_cert_provisioning),
     Scenario("vlan-multi-phone", "vlan-multi-phone.pcapng.gz", 1012, vlan_multi_phone),
+    Scenario("srv-other-zone", "srv-other-zone.pcapng", 1013, srv_other_zone),
+    Scenario("dhcp-options-missing", "dhcp-options-missing.pcapng", 1014, dhcp_options_missing),
+    Scenario("auth-failure", "auth-failure.pcap.gz", 1015, auth_failure),
 ]
