@@ -93,3 +93,32 @@ def pcapng_epb(iface: int, ticks: int, frame: bytes, endian: str = "<") -> bytes
 
 def pcapng_spb(frame: bytes, endian: str = "<") -> bytes:
     return pcapng_block(3, struct.pack(endian + "I", len(frame)) + frame, endian)
+
+
+def tcp_conversation(
+    messages: list[tuple[int, bytes]],
+    client: tuple[bytes, int] = (bytes([10, 20, 0, 57]), 49160),
+    server: tuple[bytes, int] = (bytes([10, 1, 0, 50]), 5060),
+    t0: float = 1_330_596_000.0,
+) -> bytes:
+    """A pcap of one TCP connection: handshake, ``(direction, payload)`` segments
+    (0 = client to server) with consistent sequence and acknowledgement numbers, then
+    FIN both ways."""
+    seq = [1000, 5000]
+    ends = [client, server]
+    frames: list[tuple[float, bytes]] = []
+
+    def segment(direction: int, flags: int, payload: bytes = b"") -> None:
+        (src, sport), (dst, dport) = ends[direction], ends[1 - direction]
+        tcp = ipv4_tcp(src, dst, sport, dport, seq[direction], seq[1 - direction], flags, payload)
+        frames.append((t0 + len(frames) * 0.001, ethernet(tcp)))
+        seq[direction] += len(payload) + (1 if flags & 0x03 else 0)
+
+    segment(0, 0x02)  # SYN
+    segment(1, 0x12)  # SYN-ACK
+    segment(0, 0x10)  # ACK
+    for direction, payload in messages:
+        segment(direction, 0x18, payload)  # PSH-ACK
+    segment(0, 0x11)  # FIN-ACK
+    segment(1, 0x11)
+    return pcap(frames)
