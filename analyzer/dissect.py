@@ -138,6 +138,14 @@ class _StreamHandler:
         if isinstance(event, StreamGap):
             session = self.session
             return self._guarded(lambda: session.gap(event.direction, event.length, env), env)
+        # Optional: sessions that care how a side ended define closed(sender, how, env),
+        # called with the side that sent the FIN or RST (a RST ends both halves).
+        closed = getattr(self.session, "closed", None)
+        if callable(closed):
+            sender = event.direction if event.sender is None else event.sender
+            how = event.how
+            env = Envelope.of(self.flow, sender, env.frame, env.ts_ns)
+            return self._guarded(lambda: closed(sender, how, env) is not False, env)
         return True
 
     def _feed_data(self, direction: int, data: bytes, env: Envelope) -> bool:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Final, TypeAlias
 
@@ -107,6 +107,8 @@ class StreamClosed:
     frame: int
     ts: float
     how: str
+    #: The direction whose segment carried the FIN or RST (a RST ends both directions).
+    sender: int | None = field(default=None, compare=False)
 
 
 TcpEvent: TypeAlias = "StreamData | StreamGap | StreamClosed | Weird"
@@ -475,7 +477,7 @@ class TcpConnection:
             st.zero_windows += 1
         if flags & RST:
             # Payload of a RST is diagnostic text at most (RFC 1122 4.2.2.12), not stream.
-            self._on_rst(frame, ts, out)
+            self._on_rst(frame, ts, out, direction)
             return out
         if self._rst:
             if n and not h.stopped and not self._after_rst_reported:
@@ -821,7 +823,7 @@ class TcpConnection:
             self._drain(o, out)
         self._check_close(o, frame, ts, out)
 
-    def _on_rst(self, frame: int, ts: float, out: list[TcpEvent]) -> None:
+    def _on_rst(self, frame: int, ts: float, out: list[TcpEvent], sender: int) -> None:
         if self._rst:
             return
         self._rst = True
@@ -837,7 +839,7 @@ class TcpConnection:
                 self._check_close(h, frame, ts, out)
             else:
                 h.closed = True
-                out.append(StreamClosed(h.index, frame, ts, "rst"))
+                out.append(StreamClosed(h.index, frame, ts, "rst", sender))
         self._refresh()
 
     def _check_history(
