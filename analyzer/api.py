@@ -21,6 +21,9 @@ import pandas as pd
 from analyzer.capture.pipeline import CaptureResult, read_capture
 from analyzer.capture.readers import open_capture
 from analyzer.dissect import Dispatcher
+from analyzer.pki import SCHEMAS as PKI_SCHEMAS
+from analyzer.pki import PkiBuilder, PkiResult, ProfileSpec
+from analyzer.pki.chains import ExpectedNames
 from analyzer.protocols.base import Schema, Sink
 from analyzer.protocols.registry import ProtocolModule, all_schemas, protocol_modules
 from analyzer.summary import summary_from_result
@@ -42,6 +45,9 @@ class Analysis:
     schemas: dict[str, Schema]
     certificate_sightings: list[dict[str, Any]] = field(default_factory=list)
     weird: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=WEIRD_COLUMNS))
+    #: The certificate catalogue, checked chains and findings behind the
+    #: certificates / chains / certificate_findings tables.
+    pki: PkiResult | None = None
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         tables = self.__dict__.get("tables", {})
@@ -99,12 +105,21 @@ def analyze(
     protocols: Iterable[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     strict: bool = False,
+    trust: str | os.PathLike[str] | None = None,
+    profile: ProfileSpec | None = None,
+    expected_names: ExpectedNames = None,
 ) -> Analysis:
     """Read ``path`` once and decode every known protocol (or only ``protocols``).
 
     ``strict=True`` re-raises a parser bug instead of recording it as a weird row.
+    Certificates: ``trust`` is a directory (or file) of PEM/DER certificates the user
+    trusts; ``profile`` a device profile name, TOML path or list of them (default: every
+    built-in profile); ``expected_names`` the names the server's leaf must match besides
+    the SNI, for every chain or as ``{flow: [names]}`` (default: the SRV target or name
+    the client resolved to the server, from the DNS table).
     """
     modules = _select(protocols)
+    pki = PkiBuilder(trust=trust, profile=profile)  # bad --trust/--profile fail before the pass
     sink = Sink()
     dispatcher = Dispatcher(
         [m.datagram for m in modules if m.datagram is not None],
@@ -121,6 +136,11 @@ def analyze(
             for schema in module.derived:
                 schemas[schema.name] = schema
                 tables[schema.name] = derived[schema.name]
+    pki_result = pki.build(sink.certificates, expected_names, tables.get("dns"))
+    tables.update(pki_result.tables())
+    schemas.update(PKI_SCHEMAS)
+    for w in pki_result.weird:
+        sink.note(w)
     for w in sink.weird:
         result.weird.append(w)
     result.stats.weird.update(sink.weird_counts)
@@ -135,6 +155,7 @@ def analyze(
         schemas=schemas,
         certificate_sightings=sink.certificates,
         weird=weird,
+        pki=pki_result,
     )
 
 

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="no progress bar even on a terminal"
     )
     summary.set_defaults(handler=_cmd_summary)
+    _add_certs_command(sub)
     _add_table_commands(sub)
     return parser
 
@@ -80,6 +81,49 @@ def _add_table_commands(sub: Any) -> None:
             "--strict", action="store_true", help="stop with a traceback on a parser bug"
         )
         cmd.set_defaults(handler=_cmd_table, table=name)
+
+
+def _add_certs_command(sub: Any) -> None:
+    certs = sub.add_parser(
+        "certs",
+        help="certificates seen (TLS, LDAP, HTTP), their chains, and device-profile verdicts",
+        description="Every certificate in the capture (TLS Certificate messages, LDAP "
+        "cACertificate/userCertificate values, HTTP bodies) once per SHA-256, the chains "
+        "servers sent with the path built to a root across all sources, and with --profile "
+        "the limits of a device each certificate breaks. --json prints one object per "
+        "certificate (with --chains: per chain).",
+    )
+    certs.add_argument("capture", help="pcap or pcapng file, optionally compressed")
+    certs.add_argument("--json", action="store_true", help="JSON array of row objects")
+    certs.add_argument(
+        "--chains", action="store_true", help="with --json: print the chain rows instead"
+    )
+    certs.add_argument(
+        "--profile",
+        metavar="NAME|FILE",
+        help="judge every certificate of a served chain or downloaded root against a device "
+        "profile: a built-in name (ocs2007r2-ce6, lync-phone-edition-early, "
+        "lync-phone-edition-later, modern) or a TOML file",
+    )
+    certs.add_argument(
+        "--trust", metavar="DIR", help="directory of PEM/DER certificates to trust as roots"
+    )
+    certs.add_argument(
+        "--expect",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a name the server certificate must match besides the SNI (e.g. the SRV "
+        "target); repeatable",
+    )
+    certs.add_argument(
+        "--export", metavar="DIR", help="write <sha256>.pem and <sha256>.der for every one"
+    )
+    certs.add_argument("--no-progress", action="store_true", help="no progress bar")
+    certs.add_argument(
+        "--strict", action="store_true", help="stop with a traceback on a parser bug"
+    )
+    certs.set_defaults(handler=_cmd_certs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,6 +214,153 @@ def _cmd_table(args: argparse.Namespace) -> int:
     for damage in analysis.result.info.damage:
         print(f"analyzer: warning: {args.capture}: {damage.detail}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cmd_certs(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from analyzer.api import analyze
+
+    progress, stop = _progress_bar(not args.no_progress and not args.json)
+    try:
+        analysis = analyze(
+            args.capture,
+            progress=progress,
+            strict=args.strict,
+            trust=args.trust,
+            profile=[args.profile] if args.profile else [],
+            expected_names=args.expect or None,
+        )
+    finally:
+        stop()
+    pki = analysis.pki
+    assert pki is not None
+    if args.export:
+        out = Path(args.export)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for entry in pki.catalogue:
+                (out / f"{entry.sha256}.der").write_bytes(entry.facts.der)
+                (out / f"{entry.sha256}.pem").write_text(entry.facts.pem(), encoding="ascii")
+        except OSError as e:
+            raise AnalyzerError(f"cannot export to {out}: {e.strerror or e}") from e
+    if args.json:
+        if args.chains:
+            rows = [chain.row() for chain in pki.chains]
+        else:
+            rows = pki.catalogue.rows()
+            if args.profile:
+                for row in rows:
+                    row["findings"] = [f.row() for f in pki.findings_of(row["sha256"])]
+        sys.stdout.write(json.dumps(rows, ensure_ascii=True) + "\n")
+    else:
+        _print_certs(pki, bool(args.profile))
+    for damage in analysis.result.info.damage:
+        print(f"analyzer: warning: {args.capture}: {damage.detail}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_certs(pki: Any, with_findings: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    width = None if sys.stdout.isatty() else 200
+    console = Console(highlight=False, soft_wrap=False, width=width)
+
+    def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+        out = Table(title=title, title_justify="left")
+        for col in columns:
+            out.add_column(col, overflow="fold")
+        for row in rows:
+            # Text, not markup: certificate names are attacker-controlled.
+            out.add_row(*(Text(cell) for cell in row))
+        console.print(out)
+
+    certs = []
+    for e in pki.catalogue:
+        f = e.facts
+        key = f"{f.key_type or '?'} {f.key_curve or f.key_size or ''}".strip()
+        certs.append(
+            [
+                f.sha256[:16],
+                f.label if f.parse_error is None else f"{f.label} (error: {f.parse_error})",
+                (f.issuer or "")[:80],
+                f.signature_hash or "?",
+                key,
+                (f.not_after.date().isoformat() if f.not_after else ""),
+                ", ".join(sorted(e.sources)),
+                str(e.count),
+                str(e.first_frame or ""),
+            ]
+        )
+    table(
+        f"certificates ({len(certs)})",
+        ["sha256", "subject", "issuer", "hash", "key", "not after", "seen via", "n", "frame"],
+        certs,
+    )
+    chains = []
+    for c in pki.chains:
+        s = c.served
+        chains.append(
+            [
+                str(s.frame or ""),
+                str(s.flow if s.flow is not None else ""),
+                f"{s.src or '?'} -> {s.dst or '?'}" + ("" if s.role == "server" else " (client)"),
+                s.sni or "",
+                pki.catalogue[c.leaf_sha256].facts.label,
+                str(len(c.path)),
+                (c.root_source or "yes") if c.complete else "no",
+                _yes_no(c.signatures_ok),
+                _yes_no(c.valid_at_capture_time),
+                _yes_no(c.name_ok),
+                ", ".join(c.problems),
+            ]
+        )
+    if chains:
+        table(
+            f"chains ({len(chains)})",
+            [
+                "frame",
+                "flow",
+                "sent",
+                "sni",
+                "leaf",
+                "path",
+                "root",
+                "sigs",
+                "valid",
+                "name",
+                "problems",
+            ],
+            chains,
+        )
+    if with_findings:
+        for profile in pki.profiles:
+            found = [f for f in pki.findings if f.profile == profile.name]
+            table(
+                f"findings for {profile.title} ({profile.name}): {len(found)}",
+                ["role", "certificate", "check", "found", "limit", "confidence"],
+                [
+                    [
+                        f.role,
+                        pki.catalogue[f.sha256].facts.label,
+                        f.check,
+                        f.value,
+                        f.limit,
+                        f.confidence,
+                    ]
+                    for f in found
+                ],
+            )
+            for check in sorted({f.check for f in found}):
+                source = next(f.source for f in found if f.check == check)
+                console.print(Text(f"{check}: {source}", style="dim"))
+
+
+def _yes_no(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "NO")
 
 
 def _print_table(title: str, table: Any) -> None:
