@@ -102,7 +102,8 @@ class _StreamHandler:
 
     def stream(self, event: StreamData | StreamGap | StreamClosed) -> bool:
         frame = event.last_frame if isinstance(event, StreamData) else event.frame
-        ts_ns = int(event.ts * 1e9) if isinstance(event, StreamData | StreamClosed) else None
+        # The pipeline feeds TCP with integer ns timestamps, which events carry back.
+        ts_ns = int(event.ts) if isinstance(event, StreamData | StreamClosed) else None
         if ts_ns is None:
             ts_ns = self.last_env.ts_ns if self.last_env is not None else 0
         env = Envelope.of(self.flow, event.direction, frame, ts_ns)

@@ -288,7 +288,7 @@ class _Run:
             else:
                 events = conn.segment(
                     frame,
-                    ts_ns / 1e9,
+                    ts_ns,
                     int(direction[r]),
                     int(d.tcp_seq[r]),
                     int(d.tcp_ack[r]),

@@ -80,6 +80,8 @@ class StreamData:
     data: bytes
     first_frame: int
     last_frame: int
+    #: Time of last_frame, in whatever unit the caller passes to ``segment`` (the pipeline
+    #: passes integer ns since the epoch, so no precision is lost to floats).
     ts: float
 
 
