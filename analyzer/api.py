@@ -31,7 +31,7 @@ from analyzer.summary import summary_from_result
 WEIRD_COLUMNS = ["name", "frame", "flow", "offset", "detail"]
 
 
-@dataclass
+@dataclass(repr=False)
 class Analysis:
     """Everything one pass found in a capture, as pandas tables.
 
@@ -84,6 +84,14 @@ class Analysis:
                     pkt.time = int(batch.ts_ns[index]) / 1e9
                     return pkt
         raise IndexError(f"frame {frame} is not in {self.path}")
+
+    def __repr__(self) -> str:
+        s = self.result.stats
+        tables = ", ".join(f"{name} {len(t):,}" for name, t in sorted(self.tables.items()))
+        return (
+            f"<Analysis of {os.path.basename(self.path)}: {s.packets:,} packets, "
+            f"{self.result.flows.flow_count:,} flows; rows: {tables}>"
+        )
 
     def _repr_html_(self) -> str:
         s = self.result.stats

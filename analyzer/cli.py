@@ -64,7 +64,7 @@ def _add_table_commands(sub: Any) -> None:
     for name, schema in sorted(all_schemas().items()):
         cmd = sub.add_parser(
             name,
-            help=schema.doc.split(".")[0].lower(),
+            help=schema.doc.split(". ")[0].rstrip("."),
             description=f"{schema.doc} A human table by default; --json for a JSON array of "
             "row objects, --csv for CSV. Columns: "
             + ", ".join(c.name for c in schema.all_columns()),

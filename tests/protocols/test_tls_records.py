@@ -86,7 +86,7 @@ def test_sslv2_record_that_is_all_padding_is_malformed() -> None:
     reader = RecordReader()
     reader.sslv2_session = True
     with pytest.raises(Malformed):
-        records_of(bytes.fromhex("0002" "02" "aabb"), reader)  # 2 bytes, both padding
+        records_of(bytes.fromhex("000202aabb"), reader)  # 2 bytes, both padding
 
 
 @settings(max_examples=300, deadline=None)
