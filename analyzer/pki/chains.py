@@ -740,8 +740,9 @@ class DnsNames:
 
     def __init__(self, dns: pd.DataFrame | None) -> None:
         self.addresses: dict[str, set[str]] = {}
-        self.srv: list[tuple[int, str, str]] = []  # (ts_ns, client, target)
-        self.lookups: list[tuple[int, str, str, frozenset[str]]] = []  # (ts, client, name, ips)
+        # Per client, so that each chain scans only its own client's lookups.
+        self.srv: dict[str, list[tuple[int, str]]] = {}  # client -> [(ts_ns, target)]
+        self.lookups: dict[str, list[tuple[int, str, frozenset[str]]]] = {}  # (ts, name, ips)
         wanted = {"ts", "dst", "qname", "qtype", "response", "answers"}
         if dns is None or dns.empty or not wanted <= set(dns.columns):
             return
@@ -769,10 +770,10 @@ class DnsNames:
             elif kind == "SRV":
                 parts = data.split()
                 if len(parts) == 4:
-                    self.srv.append((ts_ns, client, _fold(parts[3])))
+                    self.srv.setdefault(client, []).append((ts_ns, _fold(parts[3])))
         if ips and isinstance(qname, str):
             self.addresses.setdefault(_fold(qname), set()).update(ips)
-            self.lookups.append((ts_ns, client, _fold(qname), frozenset(ips)))
+            self.lookups.setdefault(client, []).append((ts_ns, _fold(qname), frozenset(ips)))
 
     def for_chain(self, chain: ServedChain) -> list[str]:
         server, client, ts = chain.src, chain.dst, chain.ts_ns
@@ -780,14 +781,14 @@ class DnsNames:
             return []
         targets = [
             (t, name)
-            for t, c, name in self.srv
-            if c == client and t <= ts and server in self.addresses.get(name, ())
+            for t, name in self.srv.get(client, ())
+            if t <= ts and server in self.addresses.get(name, ())
         ]
         if not targets:
             targets = [
                 (t, name)
-                for t, c, name, ips in self.lookups
-                if c == client and t <= ts and server in ips
+                for t, name, ips in self.lookups.get(client, ())
+                if t <= ts and server in ips
             ]
         return [max(targets)[1]] if targets else []
 
