@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from analyzer.capture import decode as dec
-from analyzer.capture.decode import Decoded, address_text, decode_batch, decode_slow
+from analyzer.capture.decode import Decoded, addresses_text, decode_batch, decode_slow
 from analyzer.capture.defrag import Defragmenter
 from analyzer.capture.flows import FlowTable, transport_name
 from analyzer.capture.readers import CaptureInfo, linktype_name, open_capture
@@ -234,21 +234,28 @@ class _Run:
     def _offer_new_flows(self, d: Decoded, flow: np.ndarray, before: int) -> None:
         new = np.flatnonzero(flow >= before)
         fids, first = np.unique(flow[new], return_index=True)
-        for fid, r in zip(fids.tolist(), new[first].tolist(), strict=True):
-            direction_is_orig = True
-            # The first packet may come from the responder (a SYN-ACK): orient the info.
-            proto = int(d.ip_proto[r])
-            src = address_text(int(d.src_hi[r]), int(d.src_lo[r]))
-            dst = address_text(int(d.dst_hi[r]), int(d.dst_lo[r]))
-            sport, dport = int(d.sport[r]), int(d.dport[r])
-            if proto == 6 and (int(d.tcp_flags[r]) & 0x12) == 0x12:
-                direction_is_orig = False
-            if not direction_is_orig:
+        rows = new[first]
+        # The first packet may come from the responder (a SYN-ACK): orient the info.
+        flip = (d.ip_proto[rows] == 6) & ((d.tcp_flags[rows] & 0x12) == 0x12)
+        src_text = addresses_text(d.src_hi[rows], d.src_lo[rows])
+        dst_text = addresses_text(d.dst_hi[rows], d.dst_lo[rows])
+        for fid, proto, src, sport, dst, dport, frame, flipped in zip(
+            fids.tolist(),
+            d.ip_proto[rows].tolist(),
+            src_text.tolist(),
+            d.sport[rows].tolist(),
+            dst_text.tolist(),
+            d.dport[rows].tolist(),
+            d.frame[rows].tolist(),
+            flip.tolist(),
+            strict=True,
+        ):
+            if flipped:
                 src, dst, sport, dport = dst, src, dport, sport
-            info = FlowInfo(fid, transport_name(proto), src, sport, dst, dport, int(d.frame[r]))
+            info = FlowInfo(fid, transport_name(proto), src, sport, dst, dport, frame)
             handlers = []
             for consumer in self.consumers:
-                handler = self._guard(info.first_frame, fid, consumer.offer, info)
+                handler = self._guard(frame, fid, consumer.offer, info)
                 if handler is not None:
                     handlers.append(handler)
             if handlers:
@@ -265,40 +272,46 @@ class _Run:
     ) -> None:
         wanted = np.fromiter(self.handlers.keys(), dtype=np.int64, count=len(self.handlers))
         rows = np.flatnonzero(np.isin(flow, wanted))
+        if len(rows) == 0:
+            return
         buf = d.batch.buf
-        for r in rows.tolist():
-            fid = int(flow[r])
-            handlers = self.handlers.get(fid)
+        # One conversion of the wanted rows' columns to Python ints; indexing numpy arrays
+        # element by element in this loop would cost more than the parsers themselves.
+        columns = zip(
+            rows.tolist(),
+            flow[rows].tolist(),
+            direction[rows].tolist(),
+            d.frame[rows].tolist(),
+            d.batch.ts_ns[rows].tolist(),
+            d.payload_start[rows].tolist(),
+            d.payload_end[rows].tolist(),
+            d.tcp_seq[rows].tolist(),
+            d.tcp_ack[rows].tolist(),
+            d.tcp_flags[rows].tolist(),
+            d.tcp_window[rows].tolist(),
+            strict=True,
+        )
+        handlers_of, connections, guard = self.handlers, self.connections, self._guard
+        for r, fid, towards, frame, ts_ns, start, stop, seq, ack, flags, window in columns:
+            handlers = handlers_of.get(fid)
             if handlers is None:
                 continue  # released earlier in this batch
-            frame = int(d.frame[r])
-            ts_ns = int(d.batch.ts_ns[r])
-            payload = extra_payload.get(r)
+            payload = extra_payload.get(r) if extra_payload else None
             if payload is None:
-                start, stop = int(d.payload_start[r]), int(d.payload_end[r])
                 payload = buf[start:stop] if start >= 0 else b""
-            conn = self.connections.get(fid)
+            conn = connections.get(fid)
             if conn is None:
-                towards = int(direction[r])
                 keep = [
                     h
                     for h in handlers
-                    if self._guard(frame, fid, h.datagram, frame, ts_ns, towards, payload)
+                    if guard(frame, fid, h.datagram, frame, ts_ns, towards, payload)
                 ]
             else:
-                events = conn.segment(
-                    frame,
-                    ts_ns,
-                    int(direction[r]),
-                    int(d.tcp_seq[r]),
-                    int(d.tcp_ack[r]),
-                    int(d.tcp_flags[r]),
-                    payload,
-                    int(d.tcp_window[r]),
-                )
-                keep = self._deliver(fid, handlers, events, frame)
+                events = conn.segment(frame, ts_ns, towards, seq, ack, flags, payload, window)
+                keep = self._deliver(fid, handlers, events, frame) if events else handlers
             if keep:
-                self.handlers[fid] = keep
+                if keep is not handlers:
+                    handlers_of[fid] = keep
             else:
                 self._release(fid)
 
