@@ -99,8 +99,14 @@ class Schema:
         return (ENVELOPE_COLUMNS if self.envelope else ()) + self.columns
 
     def frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
-        """Build the table from row dicts with the declared dtypes (missing keys -> NA)."""
+        """Build the table from row dicts with the declared dtypes (missing keys -> NA).
+
+        Event tables come out in frame order: dissectors write a row when a message or a
+        connection is complete, which is not the order its frame arrived in.
+        """
         cols = self.all_columns()
+        if self.envelope:
+            rows = sorted(rows, key=_frame_of)
         data: dict[str, Any] = {}
         for col in cols:
             values = [row.get(col.name) for row in rows]
@@ -113,6 +119,11 @@ class Schema:
                 continue
             data[col.name] = _series(values, col.dtype)
         return pd.DataFrame(data, columns=[c.name for c in cols])
+
+
+def _frame_of(row: dict[str, Any]) -> int:
+    frame = row.get("frame")
+    return frame if isinstance(frame, int) else 0
 
 
 def _series(values: list[Any], dtype: str) -> Any:
