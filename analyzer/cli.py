@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on usage errors already; keep its one-line message style."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(protocol_commands: bool = True) -> argparse.ArgumentParser:
+    """The argument parser; ``protocol_commands=False`` leaves out the per-table commands."""
     parser = _Parser(
         prog="analyzer",
         description="Explain from a packet capture why an IP desk phone will not sign in.",
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(handler=_cmd_summary)
     _add_certs_command(sub)
-    _add_table_commands(sub)
+    if protocol_commands:
+        _add_table_commands(sub)
     return parser
 
 
@@ -128,8 +130,11 @@ def _add_certs_command(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Listing the table commands imports every protocol module, and with them pandas; the
+    # summary reads gigabytes under a memory bar and must not carry pandas while it reads.
+    parser = build_parser(protocol_commands=args_list[:1] != ["summary"])
+    args = parser.parse_args(args_list)
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
