@@ -297,7 +297,12 @@ def decode_batch(batch: RecordBatch) -> Decoded:
         off_flags = b.u16(idx + 12)
         tcp_flags[ok] = off_flags & 0x01FF
         tcp_window[ok] = b.u16(idx + 14)
-        pstart = idx + ((off_flags >> 12) & 0xF) * 4
+        # A data offset beyond the captured bytes (or below the 20-byte minimum) is a
+        # broken header: no payload, and the packet is flagged, never read past its end.
+        doff = ((off_flags >> 12) & 0xF) * 4
+        bad = (doff < 20) | (idx + doff > data_end[ok])
+        problem[np.flatnonzero(ok)[bad]] = TRUNCATED_TRANSPORT
+        pstart = np.where(bad, data_end[ok], idx + doff)
         payload_start[ok] = pstart
         payload_end[ok] = np.maximum(pstart, data_end[ok])
         payload_wire[ok] = np.maximum(0, l3_end[ok] - pstart)
