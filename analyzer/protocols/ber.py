@@ -21,8 +21,6 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from analyzer.errors import Malformed, Truncated
@@ -132,6 +130,19 @@ def element_size(data: bytes, offset: int = 0, *, max_length: int = MAX_LENGTH) 
 
     Raises Malformed for a header that can never become valid (indefinite length, too long).
     """
+    # Fast path (one call per LDAP PDU): a one-octet tag and a definite length of at
+    # most 4 octets, all present; anything else goes through the checked parse below.
+    n = len(data)
+    if offset + 2 <= n and data[offset] & 0x1F != 0x1F:
+        first = data[offset + 1]
+        if first < 0x80:
+            if first <= max_length:
+                return 2 + first
+        elif 0x81 <= first <= 0x84 and offset + 2 + (first & 0x7F) <= n:
+            count = first & 0x7F
+            length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
+            if length <= max_length:
+                return 2 + count + length
     try:
         header = parse_header(data, offset, max_length=max_length)
     except Truncated:
@@ -151,13 +162,26 @@ class Element:
 class BerReader:
     """Reads consecutive BER elements from ``data``.
 
-    ``constructed()`` is a context manager that enters one constructed element, checks its
-    tag and narrows reads to its contents; leaving it moves past the element even when
-    not every child was read (unknown trailing fields are skipped, not misread). Entering
-    deeper than ``max_depth`` raises Malformed, never RecursionError.
+    ``constructed()`` enters one constructed element, checks its tag and narrows reads to
+    its contents; it must be used as ``with reader.constructed() as inner:``, and leaving
+    the block moves past the element even when not every child was read (unknown trailing
+    fields are skipped, not misread). Entering deeper than ``max_depth`` raises Malformed,
+    never RecursionError.
+
+    Why this is not built on :class:`~analyzer.protocols.buffer.Buffer` and
+    ``contextlib``: LDAP and Kerberos read a dozen elements per message, and a generator
+    context manager plus a Buffer call per octet cost several microseconds per element.
+    So the reader keeps its own ``(data, position, end)`` and a stack of enclosing ends,
+    ``constructed()`` returns the reader itself (whose ``__exit__`` pops the stack), and
+    every read first tries the fast path (:meth:`_next`, inlined in ``constructed`` and
+    ``read_primitive``), a header parse by direct indexing that accepts only the plain
+    case (one-octet tag, definite length within the caps, everything present). Anything
+    else takes the slow path: the checked :func:`_parse_header` on a Buffer, which raises
+    the precise error. Both paths accept exactly the same input (tests/protocols/test_ber.py
+    checks them against each other).
     """
 
-    __slots__ = ("buf", "depth", "max_depth", "max_length")
+    __slots__ = ("_data", "_end", "_outer", "_pos", "max_depth", "max_length")
 
     def __init__(
         self,
@@ -167,41 +191,106 @@ class BerReader:
         max_depth: int = MAX_DEPTH,
         max_length: int = MAX_LENGTH,
     ) -> None:
-        self.buf = Buffer(data, offset)
-        self.depth = 0
+        self._data = bytes(data) if not isinstance(data, bytes) else data
+        self._pos = offset
+        self._end = len(self._data)
+        #: The end of each enclosing element entered, innermost last (its length is the depth).
+        self._outer: list[int] = []
         self.max_depth = max_depth
         self.max_length = max_length
 
     # -------------------------------------------------------------- positioning
     def eof(self) -> bool:
-        return self.buf.eof()
+        return self._pos >= self._end
 
     @property
     def position(self) -> int:
-        return self.buf.position
+        return self._pos
+
+    @property
+    def depth(self) -> int:
+        """Constructed elements currently entered."""
+        return len(self._outer)
+
+    def _next(self) -> tuple[int, int, int] | None:
+        """The fast path: (identifier octet, content start, content end) of the next
+        element when its header is in the plain form (low tag number, definite length of
+        at most 4 octets, within ``max_length``, header complete before the end); None
+        otherwise, and then the caller takes the checked slow path. Consumes nothing, and
+        does not check that the contents are all there (callers do, as they need)."""
+        data = self._data
+        pos = self._pos
+        if pos + 2 > self._end:
+            return None
+        ident = data[pos]
+        if ident & 0x1F == 0x1F:
+            return None  # high tag number form
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            count = length & 0x7F  # 0: indefinite form; 0x7f: reserved 0xff
+            if not 0 < count <= 4 or pos + count > self._end:
+                return None
+            length = int.from_bytes(data[pos : pos + count], "big")
+            pos += count
+        if length > self.max_length:
+            return None
+        return ident, pos, pos + length
+
+    def _header(self) -> Header:
+        """Consume the next header: the fast path, else the checked parse (precise errors)."""
+        head = self._next()
+        if head is not None:
+            ident, start, stop = head
+            offset = self._pos
+            self._pos = start
+            return Header(
+                ident >> 6, bool(ident & 0x20), ident & 0x1F, stop - start, offset, start - offset
+            )
+        buf = Buffer(self._data, self._pos)
+        with buf.restrict(self._end - self._pos):
+            try:
+                return _parse_header(buf, self.max_length)
+            finally:
+                self._pos = buf.position
 
     def peek(self) -> Header | None:
         """The next element's header without consuming it; None at the end."""
-        if self.buf.eof():
+        if self._pos >= self._end:
             return None
-        start = self.buf.position
+        start = self._pos
         try:
-            return _parse_header(self.buf, self.max_length)
+            return self._header()
         finally:
-            self.buf.seek(start)
+            self._pos = start
+
+    def peek_tag(self) -> int:
+        """The next element's identifier octet (class, form, low tag number) without
+        consuming it, or -1 at the end. Raises what :meth:`peek` raises for a broken
+        header; for a high tag number the octet's number bits are 0x1f (use :meth:`peek`)."""
+        if self._pos >= self._end:
+            return -1
+        if self._next() is None:
+            self.peek()  # raises for a broken header; a valid high-tag one falls through
+        return self._data[self._pos]
 
     def peek_is(self, cls: int, number: int) -> bool:
         """True when the next element has this tag (False at the end)."""
+        if number < 0x1F:
+            head = self._next()
+            if head is not None:
+                return head[0] & 0xDF == (cls << 6) | number
         header = self.peek()
         return header is not None and header.is_(cls, number)
 
     def read_header(self) -> Header:
         """Consume the next header (not the contents); checks the contents are all there."""
-        header = _parse_header(self.buf, self.max_length)
-        if header.length > self.buf.remaining:
+        header = self._header()
+        remaining = self._end - self._pos
+        if header.length > remaining:
             raise Truncated(
                 f"{header.describe()} of {header.length} bytes at offset {header.offset}, "
-                f"{self.buf.remaining} left",
+                f"{remaining} left",
                 offset=header.offset,
             )
         return header
@@ -209,12 +298,14 @@ class BerReader:
     def read(self) -> Element:
         """Consume the next whole element."""
         header = self.read_header()
-        return Element(header, self.buf.pull_bytes(header.length))
+        value = self._data[self._pos : header.end]
+        self._pos = header.end
+        return Element(header, value)
 
     def skip(self) -> Header:
         """Consume the next element without looking inside."""
         header = self.read_header()
-        self.buf.seek(header.end)
+        self._pos = header.end
         return header
 
     def _expect(self, cls: int, number: int, constructed: bool | None) -> Header:
@@ -229,62 +320,121 @@ class BerReader:
             raise Malformed(f"{header.describe()} should be {form}", offset=header.offset)
         return header
 
-    @contextmanager
-    def constructed(self, cls: int = UNIVERSAL, number: int = SEQUENCE) -> Iterator[BerReader]:
-        """Enter the next element, which must be constructed with this tag."""
-        header = self._expect(cls, number, True)
-        with self._entered(header) as reader:
-            yield reader
+    def _plain(self, cls: int, number: int, form: int) -> tuple[int, int] | None:
+        """(content start, content end) of the next element if it is in the plain form,
+        else None for the checked path (:meth:`_expect`) to take or refuse it.
 
-    @contextmanager
-    def enter(self) -> Iterator[tuple[Header, BerReader]]:
-        """Enter the next constructed element whatever its tag (for CHOICEs)."""
+        Plain: this tag in one identifier octet (``form`` 0x20 for constructed), a
+        definite length of at most four octets, the content all present and under the
+        length cap. Nearly every element of real traffic is, and this is :meth:`_next`'s
+        work without building a :class:`Header`.
+        """
+        data, pos, end = self._data, self._pos, self._end
+        if number >= 0x1F or pos + 2 > end or data[pos] != (cls << 6) | form | number:
+            return None
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            count = length & 0x7F
+            if not 0 < count <= 4 or pos + count > end:
+                return None
+            length = int.from_bytes(data[pos : pos + count], "big")
+            pos += count
+        if pos + length > end or length > self.max_length:
+            return None
+        return pos, pos + length
+
+    def constructed(self, cls: int = UNIVERSAL, number: int = SEQUENCE) -> BerReader:
+        """Enter the next element, which must be constructed with this tag; use as
+        ``with reader.constructed(...) as inner:`` (``inner`` is this reader)."""
+        plain = self._plain(cls, number, 0x20)
+        if plain is not None and len(self._outer) < self.max_depth:
+            self._outer.append(self._end)
+            self._pos, self._end = plain
+            return self
+        self._push(self._expect(cls, number, True))
+        return self
+
+    def enter(self) -> _Entered:
+        """Enter the next constructed element whatever its tag (for CHOICEs):
+        ``with reader.enter() as (header, inner):``."""
         header = self.read_header()
         if not header.constructed:
             raise Malformed(f"{header.describe()} should be constructed", offset=header.offset)
-        with self._entered(header) as reader:
-            yield header, reader
+        self._push(header)
+        return _Entered(header, self)
 
-    @contextmanager
-    def _entered(self, header: Header) -> Iterator[BerReader]:
-        if self.depth >= self.max_depth:
+    def _push(self, header: Header) -> None:
+        if len(self._outer) >= self.max_depth:
             raise Malformed(f"nesting deeper than {self.max_depth}", offset=header.offset)
-        self.buf.seek(header.offset + header.header_length)
-        self.depth += 1
-        try:
-            with self.buf.restrict(header.length):
-                yield self
-        finally:
-            self.depth -= 1
+        self._pos = header.offset + header.header_length
+        self._outer.append(self._end)
+        self._end = header.end
+
+    def __enter__(self) -> BerReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Leave the innermost element entered: move past it, widen back to its parent.
+        self._pos = self._end
+        self._end = self._outer.pop()
 
     # --------------------------------------------------------------- primitives
     def read_primitive(self, cls: int, number: int) -> bytes:
         """The content octets of a primitive element with this tag."""
+        plain = self._plain(cls, number, 0)
+        if plain is not None:
+            start, self._pos = plain
+            return self._data[start : self._pos]
         header = self._expect(cls, number, False)
-        return self.buf.pull_bytes(header.length)
+        self._pos = header.end
+        return self._data[header.end - header.length : header.end]
 
     def read_integer(self, cls: int = UNIVERSAL, number: int = INTEGER) -> int:
-        return decode_integer(self.read_primitive(cls, number), self.buf.position)
+        raw = self.read_primitive(cls, number)
+        if 0 < len(raw) <= MAX_INTEGER_OCTETS:
+            return int.from_bytes(raw, "big", signed=True)
+        return decode_integer(raw, self._pos)  # raises the precise error
 
     def read_enumerated(self, cls: int = UNIVERSAL, number: int = ENUMERATED) -> int:
-        return decode_integer(self.read_primitive(cls, number), self.buf.position)
+        return self.read_integer(cls, number)
 
     def read_boolean(self, cls: int = UNIVERSAL, number: int = BOOLEAN) -> bool:
         raw = self.read_primitive(cls, number)
         if len(raw) != 1:
-            raise Malformed(f"BOOLEAN of {len(raw)} octets", offset=self.buf.position)
+            raise Malformed(f"BOOLEAN of {len(raw)} octets", offset=self._pos)
         return raw != b"\x00"  # BER: any non-zero octet is TRUE
 
     def read_octets(self, cls: int = UNIVERSAL, number: int = OCTET_STRING) -> bytes:
         """An OCTET STRING (or any string type given by tag), primitive form only."""
         return self.read_primitive(cls, number)
 
+    def read_octets_list(self, cls: int = UNIVERSAL, number: int = OCTET_STRING) -> list[bytes]:
+        """Every remaining element, each an OCTET STRING (or the given tag): the contents
+        of a SET OF / SEQUENCE OF strings, read in one tight loop."""
+        out = []
+        data = self._data
+        end = self._end
+        ident = (cls << 6) | number if number < 0x1F else -1
+        while self._pos < end:
+            pos = self._pos
+            # The plain one-octet-length case inline; anything else via read_primitive.
+            if pos + 2 <= end and data[pos] == ident:
+                length = data[pos + 1]
+                stop = pos + 2 + length
+                if length < 0x80 and stop <= end and length <= self.max_length:
+                    out.append(data[pos + 2 : stop])
+                    self._pos = stop
+                    continue
+            out.append(self.read_primitive(cls, number))
+        return out
+
     def read_oid(self, cls: int = UNIVERSAL, number: int = OID) -> str:
-        return decode_oid(self.read_primitive(cls, number), self.buf.position)
+        return decode_oid(self.read_primitive(cls, number), self._pos)
 
     def read_null(self, cls: int = UNIVERSAL, number: int = NULL) -> None:
         if self.read_primitive(cls, number):
-            raise Malformed("NULL with contents", offset=self.buf.position)
+            raise Malformed("NULL with contents", offset=self._pos)
 
     def read_bit_string(self, cls: int = UNIVERSAL, number: int = BIT_STRING) -> tuple[int, bytes]:
         """(unused bits in the last octet, the octets)."""
@@ -292,6 +442,22 @@ class BerReader:
         if not raw or raw[0] > 7:
             raise Malformed("BIT STRING without a valid unused-bits octet", offset=self.position)
         return raw[0], raw[1:]
+
+
+class _Entered:
+    """What :meth:`BerReader.enter` returns: ``with`` gives (header, reader)."""
+
+    __slots__ = ("header", "reader")
+
+    def __init__(self, header: Header, reader: BerReader) -> None:
+        self.header = header
+        self.reader = reader
+
+    def __enter__(self) -> tuple[Header, BerReader]:
+        return self.header, self.reader
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader.__exit__()
 
 
 def decode_integer(raw: bytes, offset: int | None = None) -> int:

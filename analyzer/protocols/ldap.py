@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from analyzer.capture.pipeline import FlowInfo
@@ -261,12 +261,9 @@ def parse_ldap_messages(data: bytes) -> list[LdapMessage]:
 def _read_message(reader: BerReader) -> LdapMessage:
     with reader.constructed() as m:
         message_id = m.read_integer()
-        header = m.peek()
-        if header is None:
+        op = _peek_number(m, APPLICATION, "protocolOp")
+        if op < 0:
             raise Truncated("LDAPMessage without protocolOp", offset=m.position)
-        if header.cls != APPLICATION:
-            raise Malformed(f"protocolOp is {header.describe()}", offset=header.offset)
-        op = header.number
         msg = LdapMessage(message_id, OP_NAMES.get(op, f"op_{op}"))
         if op in _PRIMITIVE_OPS:
             _PRIMITIVE_OPS[op](m.read_primitive(APPLICATION, op), msg)
@@ -278,6 +275,23 @@ def _read_message(reader: BerReader) -> LdapMessage:
         if m.peek_is(CONTEXT, 0):
             msg.controls = _read_controls(m)
     return msg
+
+
+def _peek_number(reader: BerReader, cls: int, what: str) -> int:
+    """The tag number of the next element, which must be of class ``cls`` (Malformed
+    naming it ``what`` otherwise); -1 at the end. The identifier octet answers for a low
+    tag number (no Header built: this runs a few times per message); high tag numbers
+    and broken headers take :meth:`BerReader.peek`, which raises the precise error."""
+    tag = reader.peek_tag()
+    if tag < 0:
+        return -1
+    if tag & 0x1F != 0x1F and tag >> 6 == cls:
+        return tag & 0x1F
+    header = reader.peek()
+    assert header is not None
+    if header.cls != cls:
+        raise Malformed(f"{what} is {header.describe()}", offset=header.offset)
+    return header.number
 
 
 def _read_controls(m: BerReader) -> tuple[str, ...]:
@@ -340,19 +354,15 @@ def _search_request(body: BerReader, msg: LdapMessage) -> None:
     msg.types_only = body.read_boolean()
     msg.filter = render_filter(body)
     with body.constructed() as attrs:
-        names = []
-        while not attrs.eof():
-            names.append(_text(attrs.read_octets()))
+        names = [_text(raw) for raw in attrs.read_octets_list()]
     msg.requested_attributes = tuple(names)
 
 
 def _read_attribute(reader: BerReader) -> Attribute:
     with reader.constructed() as attr:
         name = _text(attr.read_octets())
-        values = []
         with attr.constructed(UNIVERSAL, SET) as vals:
-            while not vals.eof():
-                values.append(vals.read_octets())
+            values = vals.read_octets_list()
     return Attribute(name, tuple(values))
 
 
@@ -496,12 +506,9 @@ _AVA_OPERATORS = {3: "=", 5: ">=", 6: "<=", 8: "~="}
 
 def render_filter(reader: BerReader) -> str:
     """Read one Filter and render it as RFC 4515 text (nesting capped by the reader)."""
-    header = reader.peek()
-    if header is None:
+    n = _peek_number(reader, CONTEXT, "filter")
+    if n < 0:
         raise Truncated("missing filter", offset=reader.position)
-    if header.cls != CONTEXT:
-        raise Malformed(f"filter is {header.describe()}", offset=header.offset)
-    n = header.number
     if n in (0, 1):
         parts: list[str] = []
         with reader.constructed(CONTEXT, n) as items:
@@ -778,24 +785,39 @@ class NetlogonResponse:
     nt_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a str, int or None: a plain dict (dataclasses.asdict deep-copies
+        # field by field and costs more than the whole parse).
+        return {name: getattr(self, name) for name in _NETLOGON_FIELDS}
+
+
+_NETLOGON_FIELDS = tuple(f.name for f in fields(NetlogonResponse))
 
 
 def _netlogon_name(data: bytes, buf: Buffer) -> str:
-    """An RFC 1035 name, compression pointers relative to the response, backward only."""
+    """An RFC 1035 name, compression pointers relative to the response, backward only.
+
+    Read by direct indexing (eight names per CLDAP answer); the errors are those a Buffer
+    would raise."""
     labels: list[str] = []
+    size = 0  # characters of the name so far, one dot per label included
+    end = len(data)
     pos = buf.position
     jumped = False
     for _ in range(MAX_NAME_POINTERS):
         while True:
-            b = Buffer(data, pos)
-            length = b.pull_u8()
+            if pos >= end:
+                raise Truncated(f"need 1 bytes at offset {pos}, have {end - pos}", offset=pos)
+            length = data[pos]
             if length == 0:
                 if not jumped:
                     buf.seek(pos + 1)
                 return ".".join(labels)
             if length & 0xC0 == 0xC0:
-                target = ((length & 0x3F) << 8) | b.pull_u8()
+                if pos + 1 >= end:
+                    raise Truncated(
+                        f"need 1 bytes at offset {pos + 1}, have {end - pos - 1}", offset=pos + 1
+                    )
+                target = ((length & 0x3F) << 8) | data[pos + 1]
                 if target >= pos:
                     raise Malformed("netlogon name pointer does not point backwards", offset=pos)
                 if not jumped:
@@ -805,9 +827,15 @@ def _netlogon_name(data: bytes, buf: Buffer) -> str:
                 break
             if length & 0xC0:
                 raise Malformed(f"netlogon label length byte {length:#x}", offset=pos)
-            label = b.pull_bytes(length)
-            labels.append(label.decode("utf-8", "backslashreplace"))
-            if sum(len(x) + 1 for x in labels) > 255:
+            if pos + 1 + length > end:
+                raise Truncated(
+                    f"need {length} bytes at offset {pos + 1}, have {end - pos - 1}",
+                    offset=pos + 1,
+                )
+            label = data[pos + 1 : pos + 1 + length].decode("utf-8", "backslashreplace")
+            labels.append(label)
+            size += len(label) + 1
+            if size > 255:
                 raise Malformed("netlogon name longer than 255", offset=pos)
             pos += 1 + length
     raise Malformed("netlogon name pointer chain too long", offset=pos)
@@ -903,7 +931,9 @@ def render_value(raw: bytes) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return f"<{len(raw)} bytes>"
-    if not all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+    # str.isprintable() answers for almost every value in one C call; the per-character
+    # test only runs for text with a tab or line break (or something unprintable).
+    if not text.isprintable() and not all(ch.isprintable() or ch in "\t\r\n" for ch in text):
         return f"<{len(raw)} bytes>"
     if len(text) > MAX_VALUE_CHARS:
         return text[:MAX_VALUE_CHARS] + f"...<{len(raw)} bytes>"

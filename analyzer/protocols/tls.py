@@ -30,8 +30,8 @@ followed further.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any, ClassVar, NamedTuple
 
 from analyzer.capture.pipeline import FlowInfo
 from analyzer.errors import DecodeError, Malformed, Weird
@@ -73,6 +73,12 @@ from analyzer.protocols.tls_names import (
     signature_scheme_name,
     version_name,
 )
+
+# The name functions build their hex fallback on every call, and every row asks for the
+# same few versions and suites again: memoised (lru_cache is C code, and bounded).
+_version_name = lru_cache(maxsize=1024)(version_name)
+_cipher_name = lru_cache(maxsize=4096)(cipher_name)
+_key_exchange_of = lru_cache(maxsize=4096)(key_exchange_of)
 
 #: Ports whose TCP flows are TLS from the first byte.
 TLS_PORTS = frozenset({443, 5061, 636, 3269, 993, 995, 465, 8443})
@@ -137,9 +143,9 @@ OUTCOMES = (
 # -- record layer ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One record: content type (0 for SSL 2.0), record version, payload."""
+class Record(NamedTuple):
+    """One record: content type (0 for SSL 2.0), record version, payload. A NamedTuple:
+    one is built per record, several times faster than a frozen dataclass."""
 
     content_type: int
     version: int
@@ -178,26 +184,27 @@ class RecordReader:
 
     def next(self) -> Record | None:
         buf = self._buf
-        if not buf:
+        size = len(buf)
+        if not size:
             return None
         first = buf[0]
         if first & 0x80 or self.sslv2_session:
             return self._next_sslv2()
         if not CT_CHANGE_CIPHER_SPEC <= first <= CT_HEARTBEAT:
             raise Malformed(f"not a TLS record: content type {first}")
-        if len(buf) >= 2 and buf[1] != 3:
+        if size >= 2 and buf[1] != 3:
             raise Malformed(f"not a TLS record: version major {buf[1]}")
-        if len(buf) < 5:
+        if size < 5:
             return None
-        version = (buf[1] << 8) | buf[2]
         length = (buf[3] << 8) | buf[4]
         if length > MAX_RECORD_LENGTH:
             raise Malformed(f"record of {length} bytes exceeds {MAX_RECORD_LENGTH}")
-        if len(buf) < 5 + length:
+        end = 5 + length
+        if size < end:
             return None
-        payload = bytes(buf[5 : 5 + length])
-        del buf[: 5 + length]
-        return Record(first, version, payload)
+        record = Record(first, (buf[1] << 8) | buf[2], bytes(buf[5:end]))
+        del buf[:end]
+        return record
 
     def _next_sslv2(self) -> Record | None:
         buf = self._buf
@@ -241,7 +248,7 @@ class HandshakeReader:
         buf = self._buf
         if len(buf) < 4:
             return None
-        length = int.from_bytes(buf[1:4], "big")
+        length = (buf[1] << 16) | (buf[2] << 8) | buf[3]
         if length > MAX_HANDSHAKE_MESSAGE:
             raise Malformed(f"handshake message of {length} bytes exceeds {MAX_HANDSHAKE_MESSAGE}")
         if len(buf) < 4 + length:
@@ -376,7 +383,6 @@ class _Side:
         "handshake",
         "lost",
         "records",
-        "seen",
     )
 
     def __init__(self) -> None:
@@ -395,7 +401,6 @@ class _Side:
         self.closed: str | None = None
         #: The stream can no longer be parsed (gap, malformed framing).
         self.lost = False
-        self.seen = 0
 
 
 def _endpoint(ip: str, port: int | None) -> str:
@@ -469,12 +474,13 @@ class TlsSession:
         if self.stop:
             return False
         self.last_ts_ns = env.ts_ns
-        chunks = [(direction, data)]
-        if self.prelude is not None:
-            chunks = self.prelude.feed(direction, data)
-            if self.prelude.failed:
-                self.stop = True
-                return False
+        if self.prelude is None:  # plain TLS: no list of chunks to build
+            self._records(direction, data, env)
+            return self._wanting()
+        chunks = self.prelude.feed(direction, data)
+        if self.prelude.failed:
+            self.stop = True
+            return False
         for d, chunk in chunks:
             self._records(d, chunk, env)
             if self.stop:
@@ -511,7 +517,8 @@ class TlsSession:
     def _wanting(self) -> bool:
         if self.stop:
             return False
-        return not all(side.lost for side in self.sides)
+        first, second = self.sides
+        return not (first.lost and second.lost)
 
     # records
 
@@ -519,10 +526,11 @@ class TlsSession:
         side = self.sides[direction]
         if side.lost or not data:
             return
-        side.records.feed(data)
+        reader = side.records
+        reader.feed(data)
         while not side.lost and not self.stop:
             try:
-                record = side.records.next()
+                record = reader.next()
             except DecodeError as e:
                 side.lost = True
                 self.sink.malformed("tls", env, e)
@@ -548,7 +556,6 @@ class TlsSession:
                 if self.midstream:
                     # No hello to tell the roles: the side on the TLS port is the server.
                     self._fix_roles(1 if _server_port(self.flow) == self.flow.sport else 0)
-            side.seen += 1
             self._record(direction, record, env)
 
     def _record(self, direction: int, record: Record, env: Envelope) -> None:
@@ -686,11 +693,11 @@ class TlsSession:
                 return
             self._step(direction, env, name)
             if msg_type == HS_CERTIFICATE:
-                self._certificate(direction, parse_certificate(body, self.tls13), env)
+                self._certificate(direction, _parse_certificate(body, self.tls13), env)
             elif msg_type == HS_SERVER_KEY_EXCHANGE and self.server_hello is not None:
                 sh = self.server_hello
                 self.server_key_exchange = parse_server_key_exchange(
-                    body, key_exchange_of(sh.cipher_suite), sh.version
+                    body, _key_exchange_of(sh.cipher_suite), sh.version
                 )
             elif msg_type == HS_CERTIFICATE_REQUEST:
                 version = self.server_hello.version if self.server_hello else 0x0303
@@ -896,7 +903,7 @@ class TlsSession:
                 {
                     "frame": env.frame,
                     "ts": env.ts_ns / 1e9,
-                    "sender": self.role(direction),
+                    "sender": "client" if direction == self.client_dir else "server",
                     "message": message,
                 }
             )
@@ -925,17 +932,17 @@ class TlsSession:
         version = None
         cipher = None
         if sh is not None:
-            version = version_name(sh.version)
-            cipher = cipher_name(sh.cipher_suite)
+            version = _version_name(sh.version)
+            cipher = _cipher_name(sh.cipher_suite)
         elif self.sslv2_server_hello is not None:
-            version = version_name(0x0002)
+            version = _version_name(0x0002)
             if self.sslv2_cipher is not None:
-                cipher = cipher_name(self.sslv2_cipher)
+                cipher = _cipher_name(self.sslv2_cipher)
         ske = self.server_key_exchange
         kx = kx_group = kx_signature = None
         kx_bits = None
         if sh is not None:
-            kx = key_exchange_of(sh.cipher_suite)
+            kx = _key_exchange_of(sh.cipher_suite)
             if self.tls13 and sh.key_share_group is not None:
                 kx_group = group_name(sh.key_share_group)
         if ske is not None:
@@ -1028,7 +1035,20 @@ def _client_hello_columns(hello: ClientHello | None) -> dict[str, Any]:
     )
     columns = _client_columns_cached(key, hello)
     # Fresh lists per row: rows must not share mutable values.
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in columns.items()}
+    values = columns.copy()
+    for name in _CLIENT_LIST_COLUMNS:
+        values[name] = list(columns[name])
+    return values
+
+
+#: The client columns that are lists (kept as tuples in the cache).
+_CLIENT_LIST_COLUMNS = (
+    "cipher_suites_offered",
+    "extensions_offered",
+    "supported_groups_offered",
+    "signature_algorithms_offered",
+    "alpn_offered",
+)
 
 
 _client_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -1062,24 +1082,67 @@ def _client_columns_cached(key: tuple[Any, ...], hello: ClientHello) -> dict[str
 
 
 def _server_hello_columns(hello: ServerHello | None) -> dict[str, Any]:
+    """The ServerHello's columns, computed once per distinct (version, suite, extensions)
+    as for the client's."""
     if hello is None:
         return {"ja3s": None, "ja3s_string": None, "server_extensions": None}
-    text = ja3s_string(hello)
-    return {
-        "ja3s": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
-        "ja3s_string": text,
-        "server_extensions": [extension_name(e) for e in hello.extension_types],
-    }
+    key = (hello.legacy_version, hello.cipher_suite, hello.extension_types)
+    cached = _server_cache.get(key)
+    if cached is None:
+        text = ja3s_string(hello)
+        cached = (
+            hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+            text,
+            tuple(extension_name(e) for e in hello.extension_types),
+        )
+        if len(_server_cache) >= 4096:
+            _server_cache.clear()
+        _server_cache[key] = cached
+    ja3s, text, names = cached
+    return {"ja3s": ja3s, "ja3s_string": text, "server_extensions": list(names)}
+
+
+_server_cache: dict[tuple[Any, ...], tuple[str, str, tuple[str, ...]]] = {}
+
+
+def _parse_certificate(body: bytes, tls13: bool) -> CertificateChain:
+    """parse_certificate, memoised: a server sends the same Certificate message to every
+    client, and the chain is immutable. Bounded in entries and message size."""
+    key = (tls13, body)
+    chain = _chain_cache.get(key)
+    if chain is None:
+        chain = parse_certificate(body, tls13)  # raises before anything is cached
+        if len(body) <= 64 * 1024:
+            if len(_chain_cache) >= 64:
+                _chain_cache.clear()
+            _chain_cache[key] = chain
+    return chain
+
+
+_chain_cache: dict[tuple[bool, bytes], CertificateChain] = {}
 
 
 def _sha256(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
+    # Servers send the same chain to every client: hashing the DER for a dict look-up
+    # costs a fraction of SHA-256 over it. Bounded in entries and in certificate size
+    # (at most 256 x 16 KiB kept).
+    digest = _sha_cache.get(der)
+    if digest is None:
+        digest = hashlib.sha256(der).hexdigest()
+        if len(der) <= 16 * 1024:
+            if len(_sha_cache) >= 256:
+                _sha_cache.clear()
+            _sha_cache[der] = digest
+    return digest
+
+
+_sha_cache: dict[bytes, str] = {}
 
 
 def _offered_versions(hello: ClientHello) -> list[str]:
     if hello.supported_versions:
-        return [version_name(v) for v in hello.supported_versions if not is_grease(v)]
-    return [version_name(hello.legacy_version)]
+        return [_version_name(v) for v in hello.supported_versions if not is_grease(v)]
+    return [_version_name(hello.legacy_version)]
 
 
 def _alpn(hello: ServerHello | None) -> str | None:

@@ -24,9 +24,12 @@ are decoded into fields; an extension whose body does not decode is listed in
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from analyzer.errors import DecodeError, Malformed
+from analyzer.errors import DecodeError, Malformed, Truncated
 from analyzer.protocols.buffer import Buffer
 from analyzer.protocols.tls_names import HELLO_RETRY_REQUEST_RANDOM, printable
 
@@ -53,9 +56,9 @@ EXT_KEY_SHARE = 51
 EXT_RENEGOTIATION_INFO = 0xFF01
 
 
-@dataclass(frozen=True, slots=True)
-class Extension:
-    """One hello extension as sent: its type and its body."""
+class Extension(NamedTuple):
+    """One hello extension as sent: its type and its body. A NamedTuple, not a dataclass:
+    a hello carries a dozen, and a tuple is built several times faster."""
 
     type: int
     data: bytes
@@ -64,7 +67,8 @@ class Extension:
 def _u16_list(data: bytes) -> tuple[int, ...]:
     if len(data) % 2:
         raise Malformed(f"odd length {len(data)} for a list of 16-bit values")
-    return tuple(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    # One struct call for the whole list (struct caches the compiled format per length).
+    return struct.unpack(f"!{len(data) >> 1}H", data)
 
 
 def _block_u16_list(buf: Buffer, length_bytes: int = 2) -> tuple[int, ...]:
@@ -77,6 +81,70 @@ def _strict(data: bytes) -> Buffer:
 
 def parse_extensions(data: bytes) -> tuple[Extension, ...]:
     """The extension list of a hello (the bytes inside its 2-byte length)."""
+    extensions = _extensions_fast(data, 0, len(data))
+    return extensions if extensions is not None else _parse_extensions_checked(data)
+
+
+def _extensions_fast(data: bytes, pos: int, end: int) -> tuple[Extension, ...] | None:
+    """The extensions in ``data[pos:end]`` by direct indexing, or None when the list is
+    not well formed (then :func:`_parse_extensions_checked` raises the precise error)."""
+    out = []
+    while pos < end:
+        if pos + 4 > end:
+            return None
+        stop = pos + 4 + ((data[pos + 2] << 8) | data[pos + 3])
+        if stop > end:
+            return None
+        out.append(Extension((data[pos] << 8) | data[pos + 1], data[pos + 4 : stop]))
+        pos = stop
+    return tuple(out)
+
+
+#: A hello's extensions, the fields decoded from them, and the types that did not decode.
+_Decoded = tuple[tuple[Extension, ...], dict[str, object], tuple[int, ...]]
+_NO_EXTENSIONS: _Decoded = ((), {}, ())
+
+#: Decoded extension blocks, keyed by their bytes. A client sends the same hello again and
+#: again (random and session id change, and they are outside the block), so its block is
+#: decoded once. Bounded in entries and in block size; the values are immutable (tuples,
+#: bytes, str) and shared by the hellos, the fields dict is only ever unpacked.
+_EXTENSION_CACHE_ENTRIES = 512
+_EXTENSION_CACHE_MAX_BLOCK = 4096
+_client_extensions: dict[object, _Decoded] = {}
+_server_extensions: dict[object, _Decoded] = {}
+
+
+def _block_of_extensions(
+    body: bytes,
+    pos: int,
+    cache: dict[object, _Decoded],
+    key: object,
+    decode: Callable[[tuple[Extension, ...], object], _Decoded],
+) -> _Decoded | None:
+    """The decoded extensions of a hello whose 2-byte block length is at ``pos``; None
+    when the block runs past the body or does not hold whole extensions. ``decode`` turns
+    the extensions into a :data:`_Decoded`; ``key`` is added to the block's cache key."""
+    n = len(body)
+    if pos + 2 > n:
+        return None
+    end = pos + 2 + ((body[pos] << 8) | body[pos + 1])
+    if end > n:
+        return None
+    block = body[pos + 2 : end]
+    decoded = cache.get((key, block))
+    if decoded is None:
+        extensions = _extensions_fast(block, 0, len(block))
+        if extensions is None:
+            return None
+        decoded = decode(extensions, key)
+        if len(block) <= _EXTENSION_CACHE_MAX_BLOCK:
+            if len(cache) >= _EXTENSION_CACHE_ENTRIES:
+                cache.clear()
+            cache[(key, block)] = decoded
+    return decoded
+
+
+def _parse_extensions_checked(data: bytes) -> tuple[Extension, ...]:
     buf = Buffer(data)
     out = []
     while not buf.eof():
@@ -115,7 +183,7 @@ class ClientHello:
 
     @property
     def extension_types(self) -> tuple[int, ...]:
-        return tuple(e.type for e in self.extensions)
+        return tuple([e.type for e in self.extensions])
 
     @property
     def alpn_names(self) -> tuple[str, ...]:
@@ -154,41 +222,113 @@ class ServerHello:
 
     @property
     def extension_types(self) -> tuple[int, ...]:
-        return tuple(e.type for e in self.extensions)
+        return tuple([e.type for e in self.extensions])
+
+
+# Extension bodies are decoded by direct indexing: a hello has several, and a Buffer with
+# a contextlib ``restrict`` block costs more than the decoding. Their errors only ever say
+# "this extension is malformed" (the hello lists its type in malformed_extensions), so
+# these raise a plain Truncated/Malformed where the data is short or inconsistent.
+
+
+def _vector(data: bytes, length_bytes: int) -> bytes:
+    """The vector at the start of ``data``: a 1- or 2-byte length, then that many bytes
+    (anything after it is ignored)."""
+    n = len(data)
+    if n < length_bytes:
+        raise Truncated(f"vector length of {length_bytes} bytes in {n}")
+    size = data[0] if length_bytes == 1 else (data[0] << 8) | data[1]
+    if length_bytes + size > n:
+        raise Truncated(f"vector of {size} bytes in {n - length_bytes}")
+    return data[length_bytes : length_bytes + size]
 
 
 def _server_name(data: bytes) -> str | None:
-    buf = _strict(data)
-    with buf.restrict(buf.pull_u16()):
-        while not buf.eof():
-            name_type = buf.pull_u8()
-            name = buf.pull_block(2)
-            if name_type == 0:
-                return printable(name)
+    # ServerNameList: 2-byte length, then entries of type(1) + 2-byte-length name; the
+    # first host_name (type 0) wins, and entries after it are not looked at.
+    items = _vector(data, 2)
+    pos, end = 0, len(items)
+    while pos < end:
+        if pos + 3 > end:
+            raise Truncated("server_name entry header cut short")
+        stop = pos + 3 + ((items[pos + 1] << 8) | items[pos + 2])
+        if stop > end:
+            raise Truncated("server_name entry cut short")
+        if items[pos] == 0:
+            return printable(items[pos + 3 : stop])
+        pos = stop
     return None
 
 
 def _alpn(data: bytes) -> tuple[bytes, ...]:
-    buf = _strict(data)
+    # ProtocolNameList: 2-byte length, then 1-byte-length names.
+    items = _vector(data, 2)
     out = []
-    with buf.restrict(buf.pull_u16()):
-        while not buf.eof():
-            out.append(buf.pull_block(1))
+    pos, end = 0, len(items)
+    while pos < end:
+        stop = pos + 1 + items[pos]
+        if stop > end:
+            raise Truncated("ALPN protocol name cut short")
+        out.append(items[pos + 1 : stop])
+        pos = stop
     return tuple(out)
 
 
 def _key_share_groups(data: bytes) -> tuple[int, ...]:
-    buf = _strict(data)
+    # KeyShareClientHello: 2-byte length, then entries of group(2) + 2-byte-length key.
+    items = _vector(data, 2)
     out = []
-    with buf.restrict(buf.pull_u16()):
-        while not buf.eof():
-            out.append(buf.pull_u16())
-            buf.pull_block(2)
+    pos, end = 0, len(items)
+    while pos < end:
+        if pos + 4 > end:
+            raise Truncated("key_share entry header cut short")
+        stop = pos + 4 + ((items[pos + 2] << 8) | items[pos + 3])
+        if stop > end:
+            raise Truncated("key_share entry cut short")
+        out.append((items[pos] << 8) | items[pos + 1])
+        pos = stop
     return tuple(out)
+
+
+def _u16_value(data: bytes) -> int:
+    if len(data) < 2:
+        raise Truncated(f"need 2 bytes, have {len(data)}")
+    return (data[0] << 8) | data[1]
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
     """A TLS-format ClientHello body (RFC 5246 7.4.1.2, RFC 8446 4.1.2)."""
+    # Fast path (one hello per handshake): the fixed layout read by direct indexing, the
+    # suites with one struct call. Whatever does not fit it (a short or inconsistent
+    # body) is read again by the Buffer-based parse, which raises the precise error.
+    n = len(body)
+    try:
+        sid_end = 35 + body[34]
+        suites_end = sid_end + 2 + ((body[sid_end] << 8) | body[sid_end + 1])
+        comp_end = suites_end + 1 + body[suites_end]
+    except IndexError:
+        return _parse_client_hello_checked(body)
+    if comp_end > n or (suites_end - sid_end) & 1:
+        return _parse_client_hello_checked(body)
+    decoded = _NO_EXTENSIONS
+    if comp_end < n:  # the extensions block is optional
+        found = _block_of_extensions(
+            body, comp_end, _client_extensions, None, _decode_client_extensions
+        )
+        if found is None:
+            return _parse_client_hello_checked(body)
+        decoded = found
+    return _client_hello(
+        (body[0] << 8) | body[1],
+        body[2:34],
+        body[35:sid_end],
+        struct.unpack_from(f"!{(suites_end - sid_end - 2) >> 1}H", body, sid_end + 2),
+        tuple(body[suites_end + 1 : comp_end]),
+        decoded,
+    )
+
+
+def _parse_client_hello_checked(body: bytes) -> ClientHello:
     buf = Buffer(body)
     version = buf.pull_u16()
     random = buf.pull_bytes(32)
@@ -196,6 +336,11 @@ def parse_client_hello(body: bytes) -> ClientHello:
     suites = _block_u16_list(buf)
     compression = tuple(buf.pull_block(1))
     extensions = parse_extensions(buf.pull_block(2)) if not buf.eof() else ()
+    decoded = _decode_client_extensions(extensions, None)
+    return _client_hello(version, random, session_id, suites, compression, decoded)
+
+
+def _decode_client_extensions(extensions: tuple[Extension, ...], _: object) -> _Decoded:
     fields: dict[str, object] = {}
     malformed = []
     for ext in extensions:
@@ -203,6 +348,18 @@ def parse_client_hello(body: bytes) -> ClientHello:
             _decode_client_extension(ext, fields)
         except DecodeError:
             malformed.append(ext.type)
+    return extensions, fields, tuple(malformed)
+
+
+def _client_hello(
+    version: int,
+    random: bytes,
+    session_id: bytes,
+    suites: tuple[int, ...],
+    compression: tuple[int, ...],
+    decoded: _Decoded,
+) -> ClientHello:
+    extensions, fields, malformed = decoded
     return ClientHello(
         legacy_version=version,
         random=random,
@@ -210,7 +367,7 @@ def parse_client_hello(body: bytes) -> ClientHello:
         cipher_suites=suites,
         compression_methods=compression,
         extensions=extensions,
-        malformed_extensions=tuple(malformed),
+        malformed_extensions=malformed,
         **fields,  # type: ignore[arg-type]
     )
 
@@ -221,21 +378,21 @@ def _decode_client_extension(ext: Extension, fields: dict[str, object]) -> None:
         if data:
             fields["server_name"] = _server_name(data)
     elif t == EXT_SUPPORTED_VERSIONS:
-        fields["supported_versions"] = _block_u16_list(_strict(data), 1)
+        fields["supported_versions"] = _u16_list(_vector(data, 1))
     elif t == EXT_SIGNATURE_ALGORITHMS:
-        fields["signature_algorithms"] = _block_u16_list(_strict(data))
+        fields["signature_algorithms"] = _u16_list(_vector(data, 2))
     elif t == EXT_SUPPORTED_GROUPS:
-        fields["supported_groups"] = _block_u16_list(_strict(data))
+        fields["supported_groups"] = _u16_list(_vector(data, 2))
     elif t == EXT_EC_POINT_FORMATS:
-        fields["ec_point_formats"] = tuple(_strict(data).pull_block(1))
+        fields["ec_point_formats"] = tuple(_vector(data, 1))
     elif t == EXT_ALPN:
         fields["alpn"] = _alpn(data)
     elif t == EXT_KEY_SHARE:
         fields["key_share_groups"] = _key_share_groups(data)
     elif t == EXT_PSK_KEY_EXCHANGE_MODES:
-        fields["psk_key_exchange_modes"] = tuple(_strict(data).pull_block(1))
+        fields["psk_key_exchange_modes"] = tuple(_vector(data, 1))
     elif t == EXT_RENEGOTIATION_INFO:
-        fields["renegotiation_info"] = _strict(data).pull_block(1)
+        fields["renegotiation_info"] = _vector(data, 1)
     elif t == EXT_SESSION_TICKET:
         fields["session_ticket"] = data
     elif t == EXT_STATUS_REQUEST:
@@ -246,6 +403,31 @@ def _decode_client_extension(ext: Extension, fields: dict[str, object]) -> None:
 
 def parse_server_hello(body: bytes) -> ServerHello:
     """A ServerHello body (RFC 5246 7.4.1.3, RFC 8446 4.1.3; HelloRetryRequest too)."""
+    # Fast path as for the ClientHello; anything irregular is parsed again, checked.
+    n = len(body)
+    if n < 35 or 35 + body[34] + 3 > n:
+        return _parse_server_hello_checked(body)
+    sid_end = 35 + body[34]
+    end = sid_end + 3  # suite and compression method
+    random = body[2:34]
+    decoded = _NO_EXTENSIONS
+    if end < n:  # the extensions block is optional
+        hrr = random == HELLO_RETRY_REQUEST_RANDOM
+        found = _block_of_extensions(body, end, _server_extensions, hrr, _decode_server_extensions)
+        if found is None:
+            return _parse_server_hello_checked(body)
+        decoded = found
+    return _server_hello(
+        (body[0] << 8) | body[1],
+        random,
+        body[35:sid_end],
+        (body[sid_end] << 8) | body[sid_end + 1],
+        body[sid_end + 2],
+        decoded,
+    )
+
+
+def _parse_server_hello_checked(body: bytes) -> ServerHello:
     buf = Buffer(body)
     version = buf.pull_u16()
     random = buf.pull_bytes(32)
@@ -253,14 +435,30 @@ def parse_server_hello(body: bytes) -> ServerHello:
     suite = buf.pull_u16()
     compression = buf.pull_u8()
     extensions = parse_extensions(buf.pull_block(2)) if not buf.eof() else ()
-    hrr = random == HELLO_RETRY_REQUEST_RANDOM
+    decoded = _decode_server_extensions(extensions, random == HELLO_RETRY_REQUEST_RANDOM)
+    return _server_hello(version, random, session_id, suite, compression, decoded)
+
+
+def _decode_server_extensions(extensions: tuple[Extension, ...], hrr: object) -> _Decoded:
     fields: dict[str, object] = {}
     malformed = []
     for ext in extensions:
         try:
-            _decode_server_extension(ext, fields, hrr)
+            _decode_server_extension(ext, fields, bool(hrr))
         except DecodeError:
             malformed.append(ext.type)
+    return extensions, fields, tuple(malformed)
+
+
+def _server_hello(
+    version: int,
+    random: bytes,
+    session_id: bytes,
+    suite: int,
+    compression: int,
+    decoded: _Decoded,
+) -> ServerHello:
+    extensions, fields, malformed = decoded
     return ServerHello(
         legacy_version=version,
         random=random,
@@ -268,7 +466,7 @@ def parse_server_hello(body: bytes) -> ServerHello:
         cipher_suite=suite,
         compression_method=compression,
         extensions=extensions,
-        malformed_extensions=tuple(malformed),
+        malformed_extensions=malformed,
         **fields,  # type: ignore[arg-type]
     )
 
@@ -276,22 +474,22 @@ def parse_server_hello(body: bytes) -> ServerHello:
 def _decode_server_extension(ext: Extension, fields: dict[str, object], hrr: bool) -> None:
     t, data = ext.type, ext.data
     if t == EXT_SUPPORTED_VERSIONS:
-        fields["selected_version"] = _strict(data).pull_u16()
+        fields["selected_version"] = _u16_value(data)
     elif t == EXT_ALPN:
         names = _alpn(data)
         if names:
             fields["alpn"] = names[0]
     elif t == EXT_KEY_SHARE:
         # ServerHello: KeyShareEntry (group + key); HelloRetryRequest: the group only.
-        fields["key_share_group"] = _strict(data).pull_u16()
+        fields["key_share_group"] = _u16_value(data)
     elif t == EXT_PRE_SHARED_KEY:
         fields["pre_shared_key"] = True
     elif t == EXT_RENEGOTIATION_INFO:
-        fields["renegotiation_info"] = _strict(data).pull_block(1)
+        fields["renegotiation_info"] = _vector(data, 1)
     elif t == EXT_SESSION_TICKET:
         fields["session_ticket"] = True
     elif t == EXT_EC_POINT_FORMATS:
-        fields["ec_point_formats"] = tuple(_strict(data).pull_block(1))
+        fields["ec_point_formats"] = tuple(_vector(data, 1))
 
 
 @dataclass(frozen=True)

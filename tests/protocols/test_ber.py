@@ -6,6 +6,7 @@ Also home of the tiny DER encoder the LDAP and Kerberos tests build their messag
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -312,3 +313,95 @@ def test_valid_trees_decode_and_every_truncation_raises_truncated(data: bytes) -
     for cut in range(1, len(data)):
         with pytest.raises(Truncated):
             parse_tree(data[:cut])
+
+
+# --------------------------------------------------- fast path and checked path
+#
+# The reader parses plain headers (one-octet tag, definite length of at most 4 octets)
+# by direct indexing and sends everything else through the checked parse, which raises
+# the precise error. These tests pin that both paths read the same.
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except DecodeError as e:
+        return (type(e).__name__, str(e), e.offset)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(min_size=1, max_size=12), st.sampled_from([3, 300, 16 * 1024 * 1024]))
+def test_fast_header_parse_agrees_with_the_checked_parse(data: bytes, cap: int) -> None:
+    fast = _outcome(lambda: BerReader(data, max_length=cap).peek())
+    checked = _outcome(lambda: parse_header(data, max_length=cap))
+    assert fast == checked
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=12))
+def test_element_size_fast_path_agrees_with_the_checked_parse(data: bytes) -> None:
+    expected: object
+    try:
+        header = parse_header(data, max_length=1 << 32)
+        expected = header.header_length + header.length
+    except Truncated:
+        expected = None  # the header is still incomplete
+    except DecodeError as e:
+        expected = (type(e).__name__, str(e), e.offset)
+    assert _outcome(lambda: element_size(data, max_length=1 << 32)) == expected
+
+
+def test_long_form_lengths_read_like_short_ones() -> None:
+    # 30 84 0000000b ...: Active Directory's 4-octet lengths, and 81/82 forms inside
+    data = bytes.fromhex("3084 0000000e 0281 0105 0482 0003 616263 0a0102")
+    r = BerReader(data)
+    with r.constructed() as s:
+        assert (s.read_integer(), s.read_octets(), s.read_enumerated()) == (5, b"abc", 2)
+    assert r.eof()
+
+
+def test_high_tag_numbers_are_read_by_the_checked_path() -> None:
+    # 7f 28 03 020105: [APPLICATION 40] constructed; 9f 64 01 ff: [CONTEXT 100] primitive
+    r = BerReader(bytes.fromhex("7f2803020105 9f6401ff"))
+    with r.constructed(APPLICATION, 40) as app:
+        assert app.read_integer() == 5
+    assert r.peek_is(CONTEXT, 100)
+    assert r.read_primitive(CONTEXT, 100) == b"\xff"
+
+
+def test_peek_tag_gives_the_identifier_octet_without_consuming() -> None:
+    r = BerReader(bytes.fromhex("a303 020101"))
+    assert r.peek_tag() == 0xA3 and r.position == 0
+    with r.constructed(CONTEXT, 3) as inner:
+        assert inner.peek_tag() == 0x02
+        inner.read_integer()
+        assert inner.peek_tag() == -1  # end of the element
+
+
+def test_peek_tag_raises_for_a_broken_header_like_peek() -> None:
+    with pytest.raises(Malformed, match="indefinite"):
+        BerReader(bytes.fromhex("3080 0000")).peek_tag()
+
+
+def test_read_octets_list_reads_a_set_of_strings() -> None:
+    # SET OF OCTET STRING: "a", 200 x "b" (long-form length), ""
+    values = octets("a") + octets(b"b" * 200) + octets("")
+    r = BerReader(seq(values, tag=0x31))
+    with r.constructed(UNIVERSAL, SET) as vals:
+        assert vals.read_octets_list() == [b"a", b"b" * 200, b""]
+    assert r.eof()
+
+
+def test_read_octets_list_rejects_another_type_like_read_octets() -> None:
+    r = BerReader(seq(octets("a") + integer(1), tag=0x31))
+    with pytest.raises(Malformed, match="expected"), r.constructed(UNIVERSAL, SET) as vals:
+        vals.read_octets_list()
+
+
+def test_an_error_inside_nested_elements_leaves_every_level() -> None:
+    # SEQUENCE { SEQUENCE { INTEGER claiming more than is there } } then an INTEGER
+    data = seq(seq(bytes.fromhex("0205 01"))) + integer(7)
+    r = BerReader(data)
+    with pytest.raises(Truncated), r.constructed() as outer, outer.constructed() as inner:
+        inner.read_integer()
+    assert r.depth == 0 and r.read_integer() == 7

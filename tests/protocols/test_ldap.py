@@ -5,6 +5,7 @@ DecodeError contract."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -26,7 +27,7 @@ import analyzer.protocols.ldap as ldap_module
 from analyzer.api import analyze
 from analyzer.capture.pipeline import FlowInfo, read_capture
 from analyzer.dissect import Dispatcher
-from analyzer.errors import DecodeError, Malformed
+from analyzer.errors import DecodeError, Malformed, Truncated
 from analyzer.protocols.base import Envelope, Schema, Sink
 from analyzer.protocols.ldap import (
     CldapDissector,
@@ -782,6 +783,29 @@ def test_netlogon_response_gives_dc_domain_forest_and_site() -> None:
         "Default-First-Site-Name",
     )
     assert nl.nt_version == 5
+
+
+def test_netlogon_as_dict_has_every_field_in_order() -> None:
+    nl = parse_netlogon(netlogon_ex())
+    assert nl.as_dict() == dataclasses.asdict(nl)
+    assert list(nl.as_dict()) == [f.name for f in dataclasses.fields(nl)]
+
+
+@pytest.mark.parametrize(
+    "patch, error",
+    [
+        ((24, b"\x3f"), Truncated),  # a label running past the end of the value
+        ((24, b"\x80"), Malformed),  # label length byte with the reserved 10 bits
+    ],
+)
+def test_broken_netlogon_names_raise(patch: tuple[int, bytes], error: type) -> None:
+    data = bytearray(netlogon_ex())
+    at, value = patch
+    data[at : at + len(value)] = value
+    if error is Truncated:
+        del data[at + 1 + 0x20 :]  # cut inside the 63-byte label
+    with pytest.raises(error):
+        parse_netlogon(bytes(data))
 
 
 def test_netlogon_pointer_forward_is_malformed() -> None:

@@ -12,12 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.errors import DecodeError, Malformed, Truncated
+from analyzer.protocols import tls_messages
 from analyzer.protocols.tls_messages import (
     describe_name,
     parse_alerts,
     parse_certificate,
     parse_certificate_request,
     parse_client_hello,
+    parse_extensions,
     parse_new_session_ticket,
     parse_server_hello,
     parse_server_key_exchange,
@@ -406,3 +408,79 @@ def test_describe_name_survives_any_corrupted_byte(position: int, value: int) ->
     der = bytearray(_dn("Contoso Root CA"))
     der[position % len(der)] = value
     assert isinstance(describe_name(bytes(der)), str)
+
+
+# ------------------------------------------------ fast path and checked path
+#
+# Hellos and extension lists are read by direct indexing; a body that does not fit the
+# plain layout is read again by the Buffer-based parse, which raises the precise error.
+# Whatever the bytes, both must give the same hello or the same error.
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except DecodeError as e:
+        return (type(e).__name__, str(e), e.offset)
+
+
+def _corrupt(message: bytes, position: int, value: int, cut: int) -> bytes:
+    data = bytearray(message[: max(0, len(message) - cut)])
+    if data:
+        data[position % len(data)] = value
+    return bytes(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["client", "server12", "server13"]),
+    st.integers(0, 400),
+    st.integers(0, 255),
+    st.integers(0, 60),
+)
+def test_fast_hello_parse_agrees_with_the_checked_parse(
+    which: str, position: int, value: int, cut: int
+) -> None:
+    if which == "client":
+        data = _corrupt(CLIENT_HELLO, position, value, cut)
+        fast = _outcome(lambda: parse_client_hello(data))
+        checked = _outcome(lambda: tls_messages._parse_client_hello_checked(data))
+    else:
+        message = SERVER_HELLO_12 if which == "server12" else SERVER_HELLO_13
+        data = _corrupt(message, position, value, cut)
+        fast = _outcome(lambda: parse_server_hello(data))
+        checked = _outcome(lambda: tls_messages._parse_server_hello_checked(data))
+    assert fast == checked
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 400), st.integers(0, 255), st.integers(0, 30))
+def test_fast_extension_list_agrees_with_the_checked_parse(
+    position: int, value: int, cut: int
+) -> None:
+    data = _corrupt(bytes.fromhex(CLIENT_HELLO_EXTENSIONS), position, value, cut)
+    fast = _outcome(lambda: parse_extensions(data))
+    assert fast == _outcome(lambda: tls_messages._parse_extensions_checked(data))
+
+
+@pytest.mark.parametrize(
+    "extension, malformed",
+    [
+        ("000a 0003 0004 00", True),  # supported_groups: list longer than the extension
+        ("000a 0005 0002 001d ff", False),  # bytes after the list are ignored
+        ("000a 0003 0001 00", True),  # a list of 16-bit values of odd length
+        ("0010 0004 0002 0568", True),  # ALPN: a name longer than the list
+        ("0033 0006 0004 001d 0005", True),  # key_share: a key longer than the list
+        ("002b 0000", True),  # supported_versions without its length octet
+        # server_name: the first host_name wins, entries after it are not looked at
+        ("0000 0009 0007 00 0001 61 01 00ff", False),
+    ],
+)
+def test_extension_bodies_that_do_not_decode_are_listed_as_malformed(
+    extension: str, malformed: bool
+) -> None:
+    body = bytes.fromhex(
+        "0303" + "00" * 32 + "00" + "0002002f" + "0100" + _with_length(extension.replace(" ", ""))
+    )
+    hello = parse_client_hello(body)
+    assert bool(hello.malformed_extensions) == malformed
