@@ -4,6 +4,7 @@ transactions, and the DecodeError contract."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import struct
 from pathlib import Path
@@ -20,10 +21,15 @@ from analyzer.api import analyze
 from analyzer.errors import DecodeError, Malformed, Truncated
 from analyzer.protocols.base import Envelope, Sink
 from analyzer.protocols.dns import (
+    DNS_SCHEMA,
+    MAX_POINTER_HOPS,
     MAX_RECORDS,
     DnsStreamSession,
     DnsTcpFramer,
+    _fast_values,
+    add_message,
     derive_transactions,
+    message_values,
     parse_dns,
 )
 from analyzer.summary import table_json
@@ -447,6 +453,250 @@ def test_random_tcp_bytes_never_escape_the_session(data: bytes, size: int) -> No
     session.close(ENV)
 
 
+# ------------------------------------------------------------------ the fast path
+# add_message builds the rows of plain messages without parse_dns (see _fast_values). It
+# must give exactly the row message_values(parse_dns(...)) gives, or decline.
+
+
+def assert_fast_path_agrees(data: bytes, protocol: str) -> None:
+    """The fast path's row is the careful path's, or the fast path declined."""
+    fast = _fast_values(data, protocol)
+    try:
+        msg = parse_dns(data, mdns=protocol == "mdns")
+    except DecodeError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert msg.error is None and not msg.capped
+        careful = message_values(msg, protocol)
+        assert fast == careful
+        assert list(fast) == list(careful)  # same columns in the same order
+
+
+A_RR = struct.pack("!HHIH", 1, 1, 60, 4) + bytes([10, 1, 0, 50])  # after a name: A, IN, 10.1.0.50
+HOSTILE_LABELS = [
+    b"a",
+    b"pool01",
+    b"contoso",
+    b"_tcp",
+    b"x.y",
+    b"a b",
+    b'"\\',
+    b"\x00\xff",
+    b"A" * 63,
+]
+PROTOCOLS = st.sampled_from(["dns", "mdns", "llmnr"])
+
+
+@st.composite
+def dns_messages(draw: st.DrawFn) -> bytes:
+    """Messages in the shapes captures have (compressed names, common and odd types),
+    with counts, lengths and pointers that are now and then wrong."""
+    out = bytearray()
+    name_starts: list[int] = []
+
+    def name() -> None:
+        name_starts.append(len(out))
+        for label in draw(st.lists(st.sampled_from(HOSTILE_LABELS), max_size=4)):
+            out.extend(bytes([len(label)]) + label)
+        if len(name_starts) > 1 and draw(st.booleans()):
+            target = draw(st.sampled_from(name_starts[:-1]) | st.integers(0, len(out) + 2))
+            out.extend(struct.pack("!H", 0xC000 | target))
+        else:
+            out.append(0)
+
+    def rdata(rtype: int) -> None:
+        if rtype == 1:
+            out.extend(draw(st.sampled_from([bytes([10, 1, 0, 50]), b"\x0a\x01\x00"])))
+        elif rtype == 28:
+            out.extend(bytes(range(16)))
+        elif rtype in (2, 5, 12, 39):
+            name()
+        elif rtype in (15, 33):  # MX: preference; SRV: priority, weight, port
+            out.extend(b"\x00\x0a" if rtype == 15 else b"\x00\x00\x00\x64\x13\xc5")
+            name()
+        elif rtype == 6:
+            name()
+            name()
+            out.extend(struct.pack("!5I", 42, 900, 600, 86400, 3600))
+        elif rtype == 16:
+            for text in draw(st.lists(st.sampled_from([b"v=spf1 -all", b'a"b\\', b"\x7f"]))):
+                out.extend(bytes([len(text)]) + text)
+        elif rtype == 41:
+            out.extend(draw(st.sampled_from([b"", bytes.fromhex("000a 0008 8f06be7d691442f0")])))
+        else:
+            out.extend(draw(st.binary(max_size=6)))
+
+    counts = [draw(st.integers(0, 3)) for _ in range(4)]
+    ident, flags = draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF))
+    out.extend(struct.pack("!6H", ident, flags, *counts))
+    for _ in range(counts[0]):
+        name()
+        out.extend(struct.pack("!HH", draw(st.sampled_from([1, 33, 255])), 0x8001))
+    for section, count in enumerate(counts[1:]):
+        for _ in range(count):
+            name()
+            types = [1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 41, 99, 65280]
+            rtype = draw(st.sampled_from([41, *types] if section == 2 else types))
+            rclass = draw(st.sampled_from([1, 0x8001, 4096]))
+            ttl = draw(st.sampled_from([0, 60, 0x01008000]))
+            out.extend(struct.pack("!HHI", rtype, rclass, ttl))
+            length_at = len(out)
+            out.extend(b"\x00\x00")
+            rdata(rtype)
+            out.extend(draw(st.sampled_from([b"", b"", b"", b"\x00"])))  # trailing byte
+            length = len(out) - length_at - 2 + draw(st.sampled_from([0, 0, 0, 0, -1, 1]))
+            out[length_at : length_at + 2] = struct.pack("!H", max(length, 0))
+    if draw(st.booleans()):  # a header count that does not match the records
+        out[4 + 2 * draw(st.integers(0, 3))] ^= draw(st.integers(1, 255))
+    return bytes(out)
+
+
+def pointer_chain(hops: int) -> bytes:
+    """Answers whose names point at the previous answer's name, the first at the question's:
+    the last name takes ``hops`` pointers."""
+    answers, previous, offset = [], 12, 12 + len(wire_name("example.com")) + 4
+    for _ in range(hops):
+        answers.append(struct.pack("!H", 0xC000 | previous) + A_RR)
+        previous, offset = offset, offset + 2 + len(A_RR)
+    return message(flags=0x8180, answers=tuple(answers))
+
+
+# Offset 12 is the question's name in every message below (header: 1 question).
+EDGE_CASES = {
+    f"{MAX_POINTER_HOPS} pointers to the question": pointer_chain(MAX_POINTER_HOPS),
+    f"{MAX_POINTER_HOPS + 1} pointers to the question": pointer_chain(MAX_POINTER_HOPS + 1),
+    "pointer to a root name": message(question=("", 1), answers=(b"\xc0\x0c" + A_RR,)),
+    "labels, then a pointer to a root name": message(
+        question=("", 1), answers=(b"\x01a\xc0\x0c" + A_RR,)
+    ),
+    "pointer to a pointer": message(
+        flags=0x8180, answers=(b"\xc0\x0c" + A_RR, b"\x01b\xc0\x1d" + A_RR)
+    ),
+    "pointer into the middle of a name": message(answers=(b"\xc0\x14" + A_RR,)),
+    "255 octets through a pointer": message(
+        question=(".".join(["a" * 63] * 3), 1), answers=(b"\x3d" + b"x" * 61 + b"\xc0\x0c" + A_RR,)
+    ),
+    "256 octets through a pointer": message(
+        question=(".".join(["a" * 63] * 3), 1), answers=(b"\x3e" + b"x" * 62 + b"\xc0\x0c" + A_RR,)
+    ),
+    "pointer from a pointed-to run to after that run": bytes.fromhex(
+        "0001 8180 0002 0000 0000 0000"
+        "0161 c011 0001 0001"  # offset 12: a + pointer to 17, after its run but before 22
+        "0162 00 0001 0001"  # offset 17: b.
+        "c00c 0001 0001"  # offset 24: pointer to 12
+    ),
+    "a name in RDATA followed by a byte": message(
+        flags=0x8180, answers=(record("x", 5, wire_name("a") + b"\x00"),)
+    ),
+    "SRV RDATA followed by a byte": message(
+        flags=0x8180, answers=(record("x", 33, bytes(6) + wire_name("a") + b"\x00"),)
+    ),
+    "SRV without a target": message(flags=0x8180, answers=(record("x", 33, bytes(6)),)),
+    "SOA with a number missing": message(
+        flags=0x8180, answers=(record("x", 6, wire_name("a") + wire_name("b") + bytes(16)),)
+    ),
+    "A with 5 bytes": message(flags=0x8180, answers=(record("x", 1, bytes(5)),)),
+    "extended rcode from OPT": message(
+        flags=0x8183, additionals=(record("", 41, b"", ttl=0x01000000, rclass=512),)
+    ),
+    "OPT in the answer section": message(
+        flags=0x8180, answers=(record("", 41, b"", ttl=0x01000000, rclass=512),)
+    ),
+    "two OPT records": message(
+        additionals=(record("", 41, b"", rclass=512), record("", 41, b"", rclass=1232))
+    ),
+    "OPT with a cut option": message(
+        additionals=(record("", 41, b"\x00\x0a\x00\x08", rclass=512),)
+    ),
+    "no question": message(question=None, answers=(record("x", 1, bytes(4)),)),
+    "three questions": message(question=("a", 1))[:4]
+    + b"\x00\x03"
+    + message(question=("a", 1))[6:]
+    + wire_name("b")
+    + b"\x00\x1c\x00\x01"
+    + b"\xc0\x0c\x00\x21\x80\x01",
+}
+
+
+@pytest.mark.parametrize("protocol", ["dns", "mdns", "llmnr"])
+@pytest.mark.parametrize("data", EDGE_CASES.values(), ids=EDGE_CASES.keys())
+def test_fast_path_gives_the_careful_row_for_edge_cases(data: bytes, protocol: str) -> None:
+    assert_fast_path_agrees(data, protocol)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(dns_messages(), PROTOCOLS)
+def test_fast_path_gives_the_careful_row_for_generated_messages(data: bytes, protocol: str) -> None:
+    assert_fast_path_agrees(data, protocol)
+
+
+@settings(max_examples=500, deadline=None)
+@given(dns_messages(), PROTOCOLS, st.data())
+def test_fast_path_gives_the_careful_row_for_cut_messages(
+    data: bytes, protocol: str, cut: st.DataObject
+) -> None:
+    assert_fast_path_agrees(data[: cut.draw(st.integers(0, len(data)))], protocol)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(VALID),
+    PROTOCOLS,
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1, max_size=4),
+)
+def test_fast_path_gives_the_careful_row_for_mutated_messages(
+    data: bytes, protocol: str, changes: list[tuple[int, int]]
+) -> None:
+    mutated = bytearray(data)
+    for at, value in changes:
+        mutated[at % len(mutated)] = value
+    assert_fast_path_agrees(bytes(mutated), protocol)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=4, max_size=4), st.binary(max_size=120), PROTOCOLS)
+def test_fast_path_gives_the_careful_row_for_random_bytes(
+    counts: list[int], data: bytes, protocol: str
+) -> None:
+    # A header announcing a few questions and records, then anything.
+    assert_fast_path_agrees(struct.pack("!6H", 1, 0x8180, *counts) + data, protocol)
+
+
+@pytest.mark.parametrize("protocol", ["dns", "mdns", "llmnr"])
+@pytest.mark.parametrize("data", VALID, ids=["srv", "nxdomain"])
+def test_plain_messages_take_the_fast_path(data: bytes, protocol: str) -> None:
+    assert _fast_values(data, protocol) is not None
+    assert_fast_path_agrees(data, protocol)
+
+
+def test_a_repeated_message_gets_its_own_id_and_its_own_lists() -> None:
+    sink = Sink()
+    again = b"\xab\xcd" + SRV_RESPONSE[2:]  # the same response to another query ID
+    add_message(sink, ENV, SRV_RESPONSE, "dns")
+    add_message(sink, ENV, again, "dns")
+    first, second = sink.rows["dns"]
+    assert (first["id"], second["id"]) == (0xE3E8, 0xABCD)
+    assert {**first, "id": 0} == {**second, "id": 0}
+    second["answers"][0]["data"] = "changed"
+    second["additionals"].clear()
+    expected = message_values(parse_dns(SRV_RESPONSE), "dns")
+    assert {column: first[column] for column in expected} == expected
+
+
+def test_a_repeated_message_is_decoded_for_each_protocol() -> None:
+    data = (
+        bytes.fromhex("0000 8400 0001 0001 0000 0000")
+        + wire_name("phone.local")
+        + bytes.fromhex("0001 8001")  # QU bit on the question
+        + record("phone.local", 1, bytes([10, 20, 0, 57]), rclass=0x8001)  # cache-flush
+    )
+    sink = Sink()
+    add_message(sink, ENV, data, "dns")
+    add_message(sink, ENV, data, "mdns")
+    assert [r["qclass"] for r in sink.rows["dns"]] == ["CLASS32769", "IN"]
+
+
 # ------------------------------------------------------------------ through a capture
 
 PHONE, DC = bytes([10, 20, 0, 57]), bytes([10, 1, 0, 10])
@@ -634,6 +884,22 @@ def test_no_dns_rows_give_an_empty_transactions_table() -> None:
 
 
 # ------------------------------------------------------------------ the samples
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_transactions_leave_the_garbage_collector_as_they_found_it(enabled: bool) -> None:
+    # derive_transactions pauses the collector while it matches (see _collector_paused).
+    sink = Sink()
+    add_message(sink, ENV, message(), "dns")
+    dns = DNS_SCHEMA.frame(sink.rows["dns"])
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        transactions = derive_transactions({"dns": dns})["dns_transactions"]
+        assert gc.isenabled() is enabled
+        assert len(transactions) == 1
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_logon_loop_lookups_and_what_came_back() -> None:
