@@ -32,6 +32,7 @@ from analyzer.capture.tcp import (
     TcpConnection,
     TcpEvent,
 )
+from analyzer.collector import collector_paused
 from analyzer.errors import DecodeError, Weird
 
 #: Weird rows kept with their details; beyond this only the per-name counts grow.
@@ -373,13 +374,14 @@ def read_capture(
     """
     run = _Run(consumers, strict)
     kwargs = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
-    with open_capture(path, **kwargs) as capture:
-        for batch in capture.batches():
-            run.batch(decode_batch(batch))
-            if progress is not None:
-                progress(capture.position(), capture.file_size)
-        info = capture.info
-    run.finish()
+    with collector_paused():
+        with open_capture(path, **kwargs) as capture:
+            for batch in capture.batches():
+                run.batch(decode_batch(batch))
+                if progress is not None:
+                    progress(capture.position(), capture.file_size)
+            info = capture.info
+        run.finish()
     for w in info.damage:
         run.note(w)
     return CaptureResult(info, run.stats, run.flows, run.weird)
