@@ -20,6 +20,7 @@ import pandas as pd
 
 from analyzer.capture.pipeline import CaptureResult, read_capture
 from analyzer.capture.readers import open_capture
+from analyzer.collector import collector_paused
 from analyzer.dissect import Dispatcher
 from analyzer.pki import SCHEMAS as PKI_SCHEMAS
 from analyzer.pki import PkiBuilder, PkiResult, ProfileSpec
@@ -128,43 +129,45 @@ def analyze(
     """
     modules = _select(protocols)
     pki = PkiBuilder(trust=trust, profile=profile)  # bad --trust/--profile fail before the pass
-    sink = Sink()
-    dispatcher = Dispatcher(
-        [m.datagram for m in modules if m.datagram is not None],
-        [m.stream for m in modules if m.stream is not None],
-        sink,
-    )
-    result = read_capture(path, [dispatcher], progress=progress, strict=strict)
-    schemas = {s.name: s for m in modules for s in m.schemas}
-    tables = sink.tables(schemas)
-    tables["conversations"] = result.flows.conversations()
-    for module in modules:
-        if module.derive is not None:
-            derived = module.derive(tables)
-            for schema in module.derived:
-                schemas[schema.name] = schema
-                tables[schema.name] = derived[schema.name]
-    pki_result = pki.build(sink.certificates, expected_names, tables.get("dns"))
-    tables.update(pki_result.tables())
-    schemas.update(PKI_SCHEMAS)
-    for w in pki_result.weird:
-        sink.note(w)
-    for w in sink.weird:
-        result.weird.append(w)
-    result.stats.weird.update(sink.weird_counts)
-    weird = pd.DataFrame(
-        [(w.name, w.frame, w.flow, w.offset, w.detail) for w in result.weird],
-        columns=WEIRD_COLUMNS,
-    ).astype({"name": "category", "frame": "Int64", "flow": "Int64", "offset": "Int64"})
-    return Analysis(
-        path=os.fspath(path),
-        result=result,
-        tables=tables,
-        schemas=schemas,
-        certificate_sightings=sink.certificates,
-        weird=weird,
-        pki=pki_result,
-    )
+    # Nothing the analysis builds is garbage until it returns (see analyzer.collector).
+    with collector_paused():
+        sink = Sink()
+        dispatcher = Dispatcher(
+            [m.datagram for m in modules if m.datagram is not None],
+            [m.stream for m in modules if m.stream is not None],
+            sink,
+        )
+        result = read_capture(path, [dispatcher], progress=progress, strict=strict)
+        schemas = {s.name: s for m in modules for s in m.schemas}
+        tables = sink.tables(schemas, keep_rows=False)
+        tables["conversations"] = result.flows.conversations()
+        for module in modules:
+            if module.derive is not None:
+                derived = module.derive(tables)
+                for schema in module.derived:
+                    schemas[schema.name] = schema
+                    tables[schema.name] = derived[schema.name]
+        pki_result = pki.build(sink.certificates, expected_names, tables.get("dns"))
+        tables.update(pki_result.tables())
+        schemas.update(PKI_SCHEMAS)
+        for w in pki_result.weird:
+            sink.note(w)
+        for w in sink.weird:
+            result.weird.append(w)
+        result.stats.weird.update(sink.weird_counts)
+        weird = pd.DataFrame(
+            [(w.name, w.frame, w.flow, w.offset, w.detail) for w in result.weird],
+            columns=WEIRD_COLUMNS,
+        ).astype({"name": "category", "frame": "Int64", "flow": "Int64", "offset": "Int64"})
+        return Analysis(
+            path=os.fspath(path),
+            result=result,
+            tables=tables,
+            schemas=schemas,
+            certificate_sightings=sink.certificates,
+            weird=weird,
+            pki=pki_result,
+        )
 
 
 def _select(protocols: Iterable[str] | None) -> list[ProtocolModule]:

@@ -18,9 +18,12 @@ turns events into rows.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from itertools import pairwise
+from typing import Any, ClassVar, NamedTuple, Protocol
 
+import numpy as np
 import pandas as pd
 
 from analyzer.capture.pipeline import FlowInfo
@@ -31,9 +34,12 @@ from analyzer.errors import DecodeError, Weird
 MAX_ROWS_PER_TABLE = 2_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """Where one message came from: the first columns of every event row."""
+class Envelope(NamedTuple):
+    """Where one message came from: the first columns of every event row.
+
+    A named tuple: one is made per message, and a table's envelopes transpose into its
+    first columns in one step.
+    """
 
     ts_ns: int
     frame: int
@@ -98,77 +104,193 @@ class Schema:
     def all_columns(self) -> tuple[Column, ...]:
         return (ENVELOPE_COLUMNS if self.envelope else ()) + self.columns
 
-    def frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Build the table from row dicts with the declared dtypes (missing keys -> NA).
 
         Event tables come out in frame order: dissectors write a row when a message or a
         connection is complete, which is not the order its frame arrived in.
         """
-        cols = self.all_columns()
+        names = [c.name for c in self.all_columns()]
         if self.envelope:
-            rows = sorted(rows, key=_frame_of)
+            names.append("ts_ns")
+        return self.from_columns({n: [row.get(n) for row in rows] for n in names}, len(rows))
+
+    def from_columns(self, columns: Mapping[str, Sequence[Any]], length: int) -> pd.DataFrame:
+        """Build the table from value lists by column name, each ``length`` long (a
+        missing column is all NA); the envelope's ``ts`` comes from ``ts_ns``.
+
+        >>> schema = Schema("t", "doc", (Column("n", "Int64", "a number"),), envelope=False)
+        >>> schema.from_columns({"n": [2, None]}, 2)["n"].tolist()
+        [2, <NA>]
+        """
+        cols = self.all_columns()
+        order: Sequence[int] | None = None
+        if self.envelope and length > 1:
+            frames = [f if isinstance(f, int) else 0 for f in columns.get("frame", ())]
+            if any(a > b for a, b in pairwise(frames)):
+                order = sorted(range(length), key=frames.__getitem__)
         data: dict[str, Any] = {}
         for col in cols:
-            values = [row.get(col.name) for row in rows]
-            if col.name == "ts":
-                data["ts"] = pd.to_datetime(
-                    pd.array([row.get("ts_ns") for row in rows], dtype="Int64"),
-                    unit="ns",
-                    utc=True,
-                )
-                continue
-            data[col.name] = _series(values, col.dtype)
+            name = "ts_ns" if col.name == "ts" else col.name
+            values = columns.get(name)
+            if values is None:
+                values = [None] * length
+            elif order is not None:
+                values = [values[i] for i in order]
+            dtype = "datetime64[ns, UTC]" if col.name == "ts" else col.dtype
+            data[col.name] = _series(values, dtype)
         return pd.DataFrame(data, columns=[c.name for c in cols])
 
 
-def _frame_of(row: dict[str, Any]) -> int:
-    frame = row.get("frame")
-    return frame if isinstance(frame, int) else 0
-
-
-def _series(values: list[Any], dtype: str) -> Any:
+def _series(values: Sequence[Any], dtype: str) -> Any:
     if dtype == "object":
         return pd.Series(values, dtype="object")
     if dtype.startswith("datetime64"):
-        return pd.to_datetime(pd.array(values, dtype="Int64"), unit="ns", utc=True)
+        return pd.to_datetime(_masked(values, "Int64"), unit="ns", utc=True)
+    if dtype == "category":
+        return _categorical(values)
+    if dtype[0] == "I" or dtype == "boolean" or dtype == "int64":
+        return _masked(values, dtype)
     return pd.array(values, dtype=dtype)
+
+
+# pandas converts a list holding None to a masked or categorical array element by element
+# in Python (50 ms for a 51k-row column); numpy's conversion of the values that are there
+# is a C loop. Each fast path takes only what it can convert exactly (plain ints, plain
+# bools, strings) and leaves the rest to pandas, which raises as it always did.
+
+
+def _masked(values: Sequence[Any], dtype: str) -> Any:
+    """A nullable integer or boolean array (``Int8`` .. ``Int64``, ``int64``, ``boolean``)."""
+    boolean = dtype == "boolean"
+    try:
+        has_missing = None in values
+    except TypeError:  # pd.NA refuses to be compared: values taken from another table
+        return pd.array(values, dtype=dtype)
+    if has_missing:
+        fill = False if boolean else 0
+        missing = np.array([v is None for v in values])
+        present = np.array([fill if v is None else v for v in values])
+    else:
+        missing = np.zeros(len(values), dtype=bool)
+        present = np.array(values)
+    if boolean:
+        if present.dtype.kind == "b":
+            return pd.arrays.BooleanArray(present, missing)
+    elif present.dtype.kind == "i" and not (dtype == "int64" and missing.any()):
+        numpy_dtype = np.dtype(dtype.lower())
+        limits = np.iinfo(numpy_dtype)
+        if limits.min <= present.min() and present.max() <= limits.max:
+            if dtype == "int64":
+                return pd.array(present, dtype=dtype)
+            return pd.arrays.IntegerArray(present.astype(numpy_dtype), missing)
+    return pd.array(values, dtype=dtype)
+
+
+def _categorical(values: Sequence[Any]) -> Any:
+    """A categorical array with sorted categories, as ``pd.array(values, "category")``."""
+    codes_of: dict[Any, int] = {}
+    codes = [-1 if v is None else codes_of.setdefault(v, len(codes_of)) for v in values]
+    if not codes_of or not all(type(v) is str for v in codes_of):
+        return pd.array(values, dtype="category")
+    categories = sorted(codes_of)
+    rank = np.empty(len(categories) + 1, dtype=np.int64)
+    rank[[codes_of[c] for c in categories]] = np.arange(len(categories))
+    rank[-1] = -1  # code -1 (missing) indexes the last slot
+    return pd.Categorical.from_codes(rank[np.array(codes, dtype=np.int64)], categories)
+
+
+class _TableRows:
+    """The rows of one table as tuples: ``(shape, envelope or None, *values)``.
+
+    A shape is the names of the values a row was given, in order; nearly every table has
+    one (one call site, or call sites passing the same keys). Tuples rather than a dict
+    per row: a third of the memory, and the columns come out by one transposition.
+    """
+
+    __slots__ = ("capped", "rows", "shapes")
+
+    def __init__(self) -> None:
+        self.shapes: dict[tuple[str, ...], int] = {}
+        self.rows: list[tuple[Any, ...]] = []
+        self.capped = False
+
+    def columns(self) -> dict[str, Sequence[Any]]:
+        """Every column by name (envelope fields as ``ts_ns``, ``frame``, ...), NA-filled."""
+        if len(self.shapes) == 1:
+            (names,) = self.shapes
+            return _columns_of(names, self.rows)
+        columns: dict[str, list[Any]] = {}
+        for names, shape in self.shapes.items():
+            positions = [i for i, row in enumerate(self.rows) if row[0] == shape]
+            part = _columns_of(names, [self.rows[i] for i in positions])
+            for name, values in part.items():
+                column = columns.setdefault(name, [None] * len(self.rows))
+                for i, value in zip(positions, values, strict=True):
+                    column[i] = value
+        return dict(columns)
+
+
+def _columns_of(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, Sequence[Any]]:
+    """The columns of rows of one shape, by one transposition."""
+    _, envelopes, *values = zip(*rows, strict=True)
+    columns: dict[str, Sequence[Any]] = {}
+    if None not in envelopes:
+        columns.update(zip(Envelope._fields, zip(*envelopes, strict=True), strict=True))
+    elif any(e is not None for e in envelopes):
+        for index, attr in enumerate(Envelope._fields):
+            columns[attr] = [None if e is None else e[index] for e in envelopes]
+    columns.update(zip(names, values, strict=True))  # a value named like a field wins
+    return columns
 
 
 @dataclass
 class Sink:
     """Collects the rows, anomalies and certificates produced by dissectors."""
 
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     weird: list[Weird] = field(default_factory=list)
     weird_counts: Counter[str] = field(default_factory=Counter)
     #: One entry per certificate sighting: DER plus where it was seen.
     certificates: list[dict[str, Any]] = field(default_factory=list)
+    _tables: dict[str, _TableRows] = field(default_factory=dict)
 
     def add(self, table: str, env: Envelope | None, **values: Any) -> None:
-        """Append one row to ``table``: the envelope's fields, then ``values``."""
-        rows = self.rows.setdefault(table, [])
-        if len(rows) >= MAX_ROWS_PER_TABLE:
-            if len(rows) == MAX_ROWS_PER_TABLE:
+        """Append one row to ``table``: the envelope's fields, then ``values`` (a value
+        named like an envelope field takes its place)."""
+        self.add_row(table, env, values)
+
+    def add_row(self, table: str, env: Envelope | None, values: Mapping[str, Any]) -> None:
+        """:meth:`add` with the values in a mapping, for rows built as dicts (no copy)."""
+        rows = self._tables.get(table)
+        if rows is None:
+            rows = self._tables[table] = _TableRows()
+        if len(rows.rows) >= MAX_ROWS_PER_TABLE:
+            if not rows.capped:
+                rows.capped = True
                 self.note(
-                    Weird("table_row_cap", detail=f"{table}: rows beyond {len(rows)} dropped")
+                    Weird("table_row_cap", detail=f"{table}: rows beyond {len(rows.rows)} dropped")
                 )
-                rows.append({})  # marks the cap as reported; removed in tables()
             return
-        if env is not None:
-            row: dict[str, Any] = {
-                "ts_ns": env.ts_ns,
-                "frame": env.frame,
-                "flow": env.flow,
-                "src": env.src,
-                "sport": env.sport,
-                "dst": env.dst,
-                "dport": env.dport,
-                "transport": env.transport,
-            }
-            row.update(values)
-        else:
-            row = dict(values)
-        rows.append(row)
+        names = tuple(values)
+        shape = rows.shapes.get(names)
+        if shape is None:
+            shape = rows.shapes[names] = len(rows.shapes)
+        rows.rows.append((shape, env, *values.values()))
+
+    @property
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        """Every table's rows as dicts, in the order they were added (for inspection and
+        tests; :meth:`tables` builds the DataFrames without them)."""
+        out = {}
+        for table, rows in self._tables.items():
+            names_of = {shape: names for names, shape in rows.shapes.items()}
+            dicts = []
+            for shape, env, *values in rows.rows:
+                row = {} if env is None else env._asdict()
+                row.update(zip(names_of[shape], values, strict=True))
+                dicts.append(row)
+            out[table] = dicts
+        return out
 
     def note(self, w: Weird) -> None:
         self.weird_counts[w.name] += 1
@@ -194,12 +316,21 @@ class Sink:
             entry.update(ts_ns=env.ts_ns, frame=env.frame, flow=env.flow, src=env.src, dst=env.dst)
         self.certificates.append(entry)
 
-    def tables(self, schemas: dict[str, Schema]) -> dict[str, pd.DataFrame]:
-        """Every declared table as a DataFrame (empty tables keep their columns)."""
+    def tables(
+        self, schemas: dict[str, Schema], *, keep_rows: bool = True
+    ) -> dict[str, pd.DataFrame]:
+        """Every declared table as a DataFrame (empty tables keep their columns).
+
+        ``keep_rows=False`` lets go of each table's rows once its DataFrame is built,
+        so that the rows and the tables are never all in memory at once.
+        """
         out = {}
         for name, schema in schemas.items():
-            rows = [r for r in self.rows.get(name, []) if r]
-            out[name] = schema.frame(rows)
+            rows = self._tables.get(name) if keep_rows else self._tables.pop(name, None)
+            if rows is None:
+                out[name] = schema.from_columns({}, 0)
+            else:
+                out[name] = schema.from_columns(rows.columns(), len(rows.rows))
         return out
 
 
