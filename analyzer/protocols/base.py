@@ -139,7 +139,8 @@ class Schema:
                 values = [values[i] for i in order]
             dtype = "datetime64[ns, UTC]" if col.name == "ts" else col.dtype
             data[col.name] = _series(values, dtype)
-        return pd.DataFrame(data, columns=[c.name for c in cols])
+        # copy=False: the arrays were made for this table (a copy would double its peak).
+        return pd.DataFrame(data, columns=[c.name for c in cols], copy=False)
 
 
 def _series(values: Sequence[Any], dtype: str) -> Any:
@@ -253,6 +254,7 @@ class Sink:
     #: One entry per certificate sighting: DER plus where it was seen.
     certificates: list[dict[str, Any]] = field(default_factory=list)
     _tables: dict[str, _TableRows] = field(default_factory=dict)
+    _certificate_ders: dict[bytes, bytes] = field(default_factory=dict)
 
     def add(self, table: str, env: Envelope | None, **values: Any) -> None:
         """Append one row to ``table``: the envelope's fields, then ``values`` (a value
@@ -311,6 +313,9 @@ class Sink:
 
     def certificate(self, der: bytes, env: Envelope | None, source: str, **context: Any) -> None:
         """A certificate seen on the wire (``source``: tls, ldap, http) or in a file."""
+        # A server sends the same chain on every connection: keep one copy of each DER.
+        der = bytes(der)
+        der = self._certificate_ders.setdefault(der, der)
         entry: dict[str, Any] = {"der": der, "source": source, **context}
         if env is not None:
             entry.update(ts_ns=env.ts_ns, frame=env.frame, flow=env.flow, src=env.src, dst=env.dst)
@@ -329,8 +334,10 @@ class Sink:
             rows = self._tables.get(name) if keep_rows else self._tables.pop(name, None)
             if rows is None:
                 out[name] = schema.from_columns({}, 0)
-            else:
-                out[name] = schema.from_columns(rows.columns(), len(rows.rows))
+                continue
+            columns, length = rows.columns(), len(rows.rows)
+            del rows  # without keep_rows, the row tuples go before the arrays come
+            out[name] = schema.from_columns(columns, length)
         return out
 
 

