@@ -121,8 +121,7 @@ class PkiBuilder:
         them, the name the client resolved to the server in ``dns`` (the SRV target)."""
         sightings = list(sightings)
         catalogue = Catalogue()
-        for entry in sightings:
-            catalogue.add_sighting(entry)
+        added = [catalogue.add_sighting(entry) for entry in sightings]
         for trusted in self.trust_catalogue:
             for sighting in trusted.sightings:
                 catalogue.add_sighting(
@@ -130,7 +129,8 @@ class PkiBuilder:
                     trusted.facts,
                 )
         weird = [*self.trust_catalogue.weird, *catalogue.weird]
-        chains = build_chains(catalogue, served_chains(sightings), expected_names, weird, dns)
+        served = served_chains(sightings, [None if e is None else e.sha256 for e in added])
+        chains = build_chains(catalogue, served, expected_names, weird, dns)
         findings = certificate_findings(catalogue, chains, self.profiles)
         return PkiResult(catalogue, chains, findings, self.profiles, weird)
 

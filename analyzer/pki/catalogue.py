@@ -133,6 +133,8 @@ def printable(value: object, limit: int = MAX_TEXT) -> str:
     >>> printable("x" * 10, limit=4)
     'xxxx...(+6 chars)'
     """
+    if type(value) is str and len(value) <= limit and value.isascii() and value.isprintable():
+        return value  # the common case, without the regular expression: \x20-\x7e only
     text = value if isinstance(value, str) else str(value)
     if _ESCAPE.search(text):
         text = "".join(_escape_char(c) for c in text)
@@ -492,6 +494,8 @@ class Sighting:
 
 def _safe(value: Any) -> Any:
     """A context value as JSON-safe data (hostile text escaped, bytes as hex)."""
+    if type(value) is str:  # the common case first
+        return printable(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
@@ -503,13 +507,13 @@ def _safe(value: Any) -> Any:
     return printable(value)
 
 
+#: Keys of a ``Sink.certificates`` entry that are :class:`Sighting` fields (or the DER).
+_NOT_CONTEXT = frozenset(("der", "source", "frame", "flow", "ts_ns", "src", "dst"))
+
+
 def sighting_of(entry: Mapping[str, Any]) -> Sighting:
     """A :class:`Sighting` from one ``Sink.certificates`` entry (the DER excluded)."""
-    context = {
-        printable(k, 64): _safe(v)
-        for k, v in entry.items()
-        if k not in ("der", "source", "frame", "flow", "ts_ns", "src", "dst")
-    }
+    context = {printable(k, 64): _safe(v) for k, v in entry.items() if k not in _NOT_CONTEXT}
     return Sighting(
         source=printable(entry.get("source", "unknown"), 32),
         frame=_int_or_none(entry.get("frame")),
@@ -522,6 +526,8 @@ def sighting_of(entry: Mapping[str, Any]) -> Sighting:
 
 
 def _int_or_none(value: Any) -> int | None:
+    if type(value) is int:  # the common case first
+        return value
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -718,6 +724,10 @@ class Catalogue:
         self.entries: dict[str, CatalogueEntry] = {}
         #: Anomalies met while cataloguing (caps, unreadable trust files).
         self.weird: list[Weird] = []
+        #: Sightings recorded so far: every change to the catalogue comes with one, so
+        #: what is derived from it (:class:`~analyzer.pki.chains.ChainBuilder`'s cached
+        #: verdicts) is stale when this has moved.
+        self.sightings_recorded = 0
         self._by_subject: dict[str, list[CatalogueEntry]] = {}
 
     def __len__(self) -> int:
@@ -769,6 +779,7 @@ class Catalogue:
             if found.facts.subject_key is not None:
                 self._by_subject.setdefault(found.facts.subject_key, []).append(found)
         found.seen(sighting_of(entry))
+        self.sightings_recorded += 1
         return found
 
     def with_subject(self, name_key: str | None) -> list[CatalogueEntry]:

@@ -15,13 +15,17 @@ per RFC 6125.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import ipaddress
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -87,11 +91,14 @@ class ServedChain:
     sni: str | None = None
 
 
-def served_chains(sightings: Iterable[Mapping[str, Any]]) -> list[ServedChain]:
+def served_chains(
+    sightings: Iterable[Mapping[str, Any]], fingerprints: Sequence[str | None] | None = None
+) -> list[ServedChain]:
     """Group the TLS sightings (``sink.certificates`` entries, in order) into chains.
 
     Consecutive TLS sightings with the same flow, frame, role and sender form one chain;
-    ``position`` 0 (or a position that does not follow) starts a new one.
+    ``position`` 0 (or a position that does not follow) starts a new one. ``fingerprints``
+    (one per sighting, None where unknown) saves hashing again DER the catalogue hashed.
     """
     chains: list[ServedChain] = []
     current: list[str] = []
@@ -113,7 +120,7 @@ def served_chains(sightings: Iterable[Mapping[str, Any]]) -> list[ServedChain]:
                 )
             )
 
-    for entry in sightings:
+    for i, entry in enumerate(sightings):
         if entry.get("source") != "tls":
             continue
         der = entry.get("der")
@@ -125,7 +132,8 @@ def served_chains(sightings: Iterable[Mapping[str, Any]]) -> list[ServedChain]:
         if not follows:
             close()
             current, key, head = [], this, entry
-        current.append(hashlib.sha256(bytes(der)).hexdigest())
+        known = None if fingerprints is None else fingerprints[i]
+        current.append(known or hashlib.sha256(bytes(der)).hexdigest())
     close()
     return chains
 
@@ -416,12 +424,44 @@ CHAINS_SCHEMA = Schema(
 )
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """What :meth:`ChainBuilder.build` finds for one served certificate list, apart from
+    the connection: the path and every check. Validity problems name the handshake time,
+    so each chain words its own; the other problems are kept in the order found, split
+    around them, so that a chain built from a shared verdict reads as if built alone."""
+
+    leaf: CatalogueEntry
+    path: tuple[CatalogueEntry, ...]
+    complete: bool
+    root_source: str | None
+    signatures_ok: bool | None
+    valid_at_capture_time: bool | None
+    name_ok: bool | None
+    before_validity: tuple[tuple[str, str], ...]
+    after_validity: tuple[tuple[str, str], ...]
+
+
 class ChainBuilder:
-    """Builds and checks paths over one catalogue, caching signature checks."""
+    """Builds and checks paths over one catalogue, caching signature checks and verdicts.
+
+    A capture's thousands of handshakes mostly serve the same few chains to clients that
+    want the same names, so a verdict is built once per distinct case: the certificates
+    sent, the names checked and which catalogue certificates are valid at the handshake
+    (all that its time decides, path building included, but the wording of validity
+    problems). The catalogue may change between calls; the verdicts made before are then
+    dropped.
+    """
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self._signatures: dict[tuple[str, str], SignatureCheck] = {}
+        self._verdicts: dict[tuple[Any, ...], _Verdict] = {}
+        #: Catalogue.sightings_recorded when the verdicts and validity bounds were made.
+        self._catalogue_state = -1
+        #: notBefore and notAfter of every catalogue certificate that has both, sorted.
+        self._not_before: list[dt.datetime] = []
+        self._not_after: list[dt.datetime] = []
 
     def signature(self, child: CatalogueEntry, issuer: CatalogueEntry) -> SignatureCheck:
         key = (child.sha256, issuer.sha256)
@@ -443,8 +483,64 @@ class ChainBuilder:
 
     def build(self, served: ServedChain, names: Sequence[str] = ()) -> ChainResult:
         """The path from ``served``'s leaf and every check on it."""
+        if self.catalogue.sightings_recorded != self._catalogue_state:
+            self._reread_catalogue()
+        when = _when(served.ts_ns)
+        wanted = _names_to_check(served, names)
+        key = (served.certificates, self._validity_epoch(when), wanted)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdict(served.certificates, when, wanted)
+            self._verdicts[key] = verdict
+        path, leaf, complete = verdict.path, verdict.leaf, verdict.complete
+        validity_problems: list[tuple[str, str]] = []
+        if verdict.valid_at_capture_time is False:  # worded with this handshake's time
+            self._check_validity(path, when, validity_problems)
+        result = ChainResult(
+            served=served,
+            leaf_sha256=leaf.sha256,
+            path=[e.sha256 for e in path],
+            complete=complete,
+            root_sha256=path[-1].sha256 if complete else None,
+            root_source=verdict.root_source,
+            signatures_ok=verdict.signatures_ok,
+            valid_at_capture_time=verdict.valid_at_capture_time,
+            name_ok=verdict.name_ok,
+            names_checked=list(wanted),
+            leaf_subject=leaf.facts.subject,
+            root_subject=path[-1].facts.subject if complete else None,
+        )
+        for code, detail in (*verdict.before_validity, *validity_problems, *verdict.after_validity):
+            result.problem(code, detail)
+        return result
+
+    def _reread_catalogue(self) -> None:
+        """Drop the verdicts made on an older catalogue and take its validity bounds."""
+        self._verdicts.clear()
+        self._catalogue_state = self.catalogue.sightings_recorded
+        dated = [
+            (f.not_before, f.not_after)
+            for f in (e.facts for e in self.catalogue)
+            if f.not_before is not None and f.not_after is not None
+        ]
+        self._not_before = sorted(start for start, _ in dated)
+        self._not_after = sorted(end for _, end in dated)
+
+    def _validity_epoch(self, when: dt.datetime | None) -> tuple[int, int] | None:
+        """Which catalogue certificates are valid at ``when``, told by how many notBefore
+        times are at or before it and how many notAfter times before it: two handshakes
+        with the same counts find each certificate equally (in)valid (:func:`_valid_at`)."""
+        if when is None:
+            return None
+        return bisect.bisect_right(self._not_before, when), bisect.bisect_left(
+            self._not_after, when
+        )
+
+    def _verdict(
+        self, certificates: Sequence[str], when: dt.datetime | None, wanted: Sequence[str]
+    ) -> _Verdict:
         cat = self.catalogue
-        entries = [cat[s] for s in served.certificates if s in cat]
+        entries = [cat[s] for s in certificates if s in cat]
         unique: list[CatalogueEntry] = []
         for e in entries:
             if e not in unique:
@@ -455,41 +551,42 @@ class ChainBuilder:
                 ("duplicate_certificates", "the chain sends the same certificate twice")
             )
         leaf = self._leaf(unique, problems)
-        path, links, complete, root_check = self._path(leaf, unique, served.ts_ns, problems)
-        result = ChainResult(
-            served=served,
-            leaf_sha256=leaf.sha256,
-            path=[e.sha256 for e in path],
-            complete=complete,
-            root_sha256=path[-1].sha256 if complete else None,
-            root_source=_root_source(path[-1]) if complete else None,
-            signatures_ok=None,
-            valid_at_capture_time=None,
-            name_ok=None,
-            names_checked=[],
-            leaf_subject=leaf.facts.subject,
-            root_subject=path[-1].facts.subject if complete else None,
-        )
-        for code, detail in problems:
-            result.problem(code, detail)
-        if complete and result.root_source == "tls":
-            result.problem(
-                "root_only_in_chain",
-                f"the root {path[-1].facts.label} came only with a TLS chain, not from LDAP, "
-                "HTTP or the trust dir: the device trusts it only if its store already has it",
+        path, links, complete, root_check = self._path(leaf, unique, when, problems)
+        root_source = _root_source(path[-1]) if complete else None
+        if complete and root_source == "tls":
+            problems.append(
+                (
+                    "root_only_in_chain",
+                    f"the root {path[-1].facts.label} came only with a TLS chain, not from "
+                    "LDAP, HTTP or the trust dir: the device trusts it only if its store "
+                    "already has it",
+                )
             )
-        self._check_order(result, unique, path)
-        self._check_intermediates(result, unique, path, complete)
-        self._check_signatures(result, path, links, root_check)
-        self._check_validity(result, path)
-        self._check_names(result, leaf, names)
+        self._check_order(problems, unique, path)
+        self._check_intermediates(problems, unique, path, complete)
+        signatures_ok = self._check_signatures(problems, path, links, root_check)
+        valid = self._check_validity(path, when, [])
+        after: list[tuple[str, str]] = []
+        name_ok = self._check_names(after, leaf, wanted)
         for e in path:
             if e.facts.cert is None:
-                result.problem(
-                    "unparsed_certificate",
-                    f"{e.facts.label} could not be parsed: {e.facts.parse_error}",
+                after.append(
+                    (
+                        "unparsed_certificate",
+                        f"{e.facts.label} could not be parsed: {e.facts.parse_error}",
+                    )
                 )
-        return result
+        return _Verdict(
+            leaf=leaf,
+            path=tuple(path),
+            complete=complete,
+            root_source=root_source,
+            signatures_ok=signatures_ok,
+            valid_at_capture_time=valid,
+            name_ok=name_ok,
+            before_validity=tuple(problems),
+            after_validity=tuple(after),
+        )
 
     def _leaf(
         self, unique: list[CatalogueEntry], problems: list[tuple[str, str]]
@@ -515,7 +612,7 @@ class ChainBuilder:
         self,
         leaf: CatalogueEntry,
         served: list[CatalogueEntry],
-        ts_ns: int | None,
+        when: dt.datetime | None,
         problems: list[tuple[str, str]],
     ) -> tuple[list[CatalogueEntry], list[SignatureCheck], bool, SignatureCheck | None]:
         path = [leaf]
@@ -537,7 +634,7 @@ class ChainBuilder:
                     _rank_signature(self.signature(current, e)),
                     0 if e in served else 1,
                     _source_rank(e),
-                    0 if _valid_at(e.facts, ts_ns) is not False else 1,
+                    0 if _valid_at(e.facts, when) is not False else 1,
                     e.sha256,
                 ),
             )
@@ -569,24 +666,28 @@ class ChainBuilder:
 
     @staticmethod
     def _check_order(
-        result: ChainResult, served: list[CatalogueEntry], path: list[CatalogueEntry]
+        problems: list[tuple[str, str]], served: list[CatalogueEntry], path: list[CatalogueEntry]
     ) -> None:
         on_path = [e for e in served if e in path]
-        if on_path != path[: len(on_path)] and "out_of_order" not in result.problems:
-            result.problem(
-                "out_of_order",
-                "the chain is not sent leaf first with each certificate followed by its issuer",
+        if on_path != path[: len(on_path)] and all(c != "out_of_order" for c, _ in problems):
+            problems.append(
+                (
+                    "out_of_order",
+                    "the chain is not sent leaf first with each certificate followed by its issuer",
+                )
             )
         unused = [e for e in served if e not in path]
         if unused:
-            result.problem(
-                "unused_certificates",
-                "sent but not on the path: " + ", ".join(e.facts.label for e in unused),
+            problems.append(
+                (
+                    "unused_certificates",
+                    "sent but not on the path: " + ", ".join(e.facts.label for e in unused),
+                )
             )
 
     @staticmethod
     def _check_intermediates(
-        result: ChainResult,
+        problems: list[tuple[str, str]],
         served: list[CatalogueEntry],
         path: list[CatalogueEntry],
         complete: bool,
@@ -596,19 +697,22 @@ class ChainBuilder:
         middle = path[1:-1] if complete else path[1:]
         for e in middle:
             if e not in served and not e.sources & {"ldap", "http", "trust"}:
-                result.problem(
-                    "missing_intermediate",
-                    f"the server did not send the intermediate {e.facts.label}; it was "
-                    "found only in another TLS chain of the capture",
+                problems.append(
+                    (
+                        "missing_intermediate",
+                        f"the server did not send the intermediate {e.facts.label}; it was "
+                        "found only in another TLS chain of the capture",
+                    )
                 )
 
+    @staticmethod
     def _check_signatures(
-        self,
-        result: ChainResult,
+        problems: list[tuple[str, str]],
         path: list[CatalogueEntry],
         links: list[SignatureCheck],
         root_check: SignatureCheck | None,
-    ) -> None:
+    ) -> bool | None:
+        """Every signature on the path verified (None: some could not be checked)."""
         checks = [(path[i], path[i + 1], c) for i, c in enumerate(links)]
         if root_check is not None:
             checks.append((path[-1], path[-1], root_check))
@@ -621,76 +725,92 @@ class ChainBuilder:
                 else f"the signature of {issuer.facts.label} on {child.facts.label}"
             )
             if check.ok is False:
-                result.problem("bad_signature", f"{what} does not verify ({check.reason})")
+                problems.append(("bad_signature", f"{what} does not verify ({check.reason})"))
             elif check.ok is None:
-                result.problem(
-                    "signature_unchecked", f"{what} could not be checked ({check.reason})"
+                problems.append(
+                    ("signature_unchecked", f"{what} could not be checked ({check.reason})")
                 )
             if child is not issuer and issuer.facts.is_ca is False:
-                result.problem(
-                    "issuer_not_ca",
-                    f"{issuer.facts.label} issued {child.facts.label} but is not a CA "
-                    "(basicConstraints cA false)",
+                problems.append(
+                    (
+                        "issuer_not_ca",
+                        f"{issuer.facts.label} issued {child.facts.label} but is not a CA "
+                        "(basicConstraints cA false)",
+                    )
                 )
         if not verdicts:
-            result.signatures_ok = None
-        elif any(v is False for v in verdicts):
-            result.signatures_ok = False
-        elif all(v is True for v in verdicts):
-            result.signatures_ok = True
-        else:
-            result.signatures_ok = None
+            return None
+        if any(v is False for v in verdicts):
+            return False
+        if all(v is True for v in verdicts):
+            return True
+        return None
 
     @staticmethod
-    def _check_validity(result: ChainResult, path: list[CatalogueEntry]) -> None:
-        ts_ns = result.served.ts_ns
-        if ts_ns is None:
-            return
-        when = dt.datetime.fromtimestamp(ts_ns / 1e9, dt.timezone.utc)
+    def _check_validity(
+        path: Sequence[CatalogueEntry], when: dt.datetime | None, problems: list[tuple[str, str]]
+    ) -> bool | None:
+        """Every path certificate valid at the handshake (None: some validity unknown)."""
+        if when is None:
+            return None
         verdicts = []
         for e in path:
-            valid = _valid_at(e.facts, ts_ns)
+            valid = _valid_at(e.facts, when)
             verdicts.append(valid)
             if valid is False:
                 f = e.facts
                 assert f.not_before is not None and f.not_after is not None
                 if when > f.not_after:
-                    result.problem(
-                        "expired",
-                        f"{f.label} expired {iso_s(f.not_after)}, before the handshake "
-                        f"({iso_s(when)})",
+                    problems.append(
+                        (
+                            "expired",
+                            f"{f.label} expired {iso_s(f.not_after)}, before the handshake "
+                            f"({iso_s(when)})",
+                        )
                     )
                 else:
-                    result.problem(
-                        "not_yet_valid",
-                        f"{f.label} is valid only from {iso_s(f.not_before)}, after the "
-                        f"handshake ({iso_s(when)})",
+                    problems.append(
+                        (
+                            "not_yet_valid",
+                            f"{f.label} is valid only from {iso_s(f.not_before)}, after the "
+                            f"handshake ({iso_s(when)})",
+                        )
                     )
         if any(v is False for v in verdicts):
-            result.valid_at_capture_time = False
-        elif all(v is True for v in verdicts):
-            result.valid_at_capture_time = True
+            return False
+        if all(v is True for v in verdicts):
+            return True
+        return None
 
     @staticmethod
-    def _check_names(result: ChainResult, leaf: CatalogueEntry, names: Sequence[str]) -> None:
-        wanted: list[str] = []
-        if result.served.role == "server":
-            for name in [result.served.sni, *names]:
-                if name and name not in wanted and len(wanted) < MAX_NAMES:
-                    wanted.append(name)
-        result.names_checked = wanted
+    def _check_names(
+        problems: list[tuple[str, str]], leaf: CatalogueEntry, wanted: Sequence[str]
+    ) -> bool | None:
+        """The leaf matches every wanted name (None: no name, or the leaf did not parse)."""
         if not wanted or leaf.facts.cert is None:
-            return
+            return None
         bad = [n for n in wanted if not certificate_matches_name(leaf.facts, n)]
-        result.name_ok = not bad
         if bad:
             f = leaf.facts
             presented = list(f.san_dns) or ([f.subject_cn] if f.subject_cn else [])
-            result.problem(
-                "name_mismatch",
-                f"the leaf names {', '.join(presented[:8]) or 'nothing'}; not "
-                + ", ".join(printable(n, 255) for n in bad),
+            problems.append(
+                (
+                    "name_mismatch",
+                    f"the leaf names {', '.join(presented[:8]) or 'nothing'}; not "
+                    + ", ".join(printable(n, 255) for n in bad),
+                )
             )
+        return not bad
+
+
+def _names_to_check(served: ServedChain, names: Sequence[str]) -> tuple[str, ...]:
+    """The names a server chain's leaf is matched against: its SNI, then ``names``."""
+    wanted: list[str] = []
+    if served.role == "server":
+        for name in [served.sni, *names]:
+            if name and name not in wanted and len(wanted) < MAX_NAMES:
+                wanted.append(name)
+    return tuple(wanted)
 
 
 def _rank_signature(check: SignatureCheck) -> int:
@@ -709,10 +829,14 @@ def _root_source(root: CatalogueEntry) -> str | None:
     return next(iter(sorted(root.sources)), None)
 
 
-def _valid_at(facts: CertificateFacts, ts_ns: int | None) -> bool | None:
-    if ts_ns is None or facts.not_before is None or facts.not_after is None:
+def _when(ts_ns: int | None) -> dt.datetime | None:
+    """A handshake time (epoch ns) as the UTC datetime certificates are judged at."""
+    return None if ts_ns is None else dt.datetime.fromtimestamp(ts_ns / 1e9, dt.timezone.utc)
+
+
+def _valid_at(facts: CertificateFacts, when: dt.datetime | None) -> bool | None:
+    if when is None or facts.not_before is None or facts.not_after is None:
         return None
-    when = dt.datetime.fromtimestamp(ts_ns / 1e9, dt.timezone.utc)
     return facts.not_before <= when <= facts.not_after
 
 
@@ -740,24 +864,51 @@ class DnsNames:
 
     def __init__(self, dns: pd.DataFrame | None) -> None:
         self.addresses: dict[str, set[str]] = {}
-        # Per client, so that each chain scans only its own client's lookups.
-        self.srv: dict[str, list[tuple[int, str]]] = {}  # client -> [(ts_ns, target)]
-        self.lookups: dict[str, list[tuple[int, str, frozenset[str]]]] = {}  # (ts, name, ips)
+        # Client -> the distinct answers it was given, each with the times it was given
+        # them: so each chain scans only its own client's answers, and a repeated answer
+        # costs a time and no object (the table has a row per DNS message).
+        self._given: dict[str, list[_Answer]] = {}
+        self._timelines: dict[tuple[str, str, str], _Timeline] = {}  # see _timeline
         wanted = {"ts", "dst", "qname", "qtype", "response", "answers"}
         if dns is None or dns.empty or not wanted <= set(dns.columns):
             return
-        rows = dns[dns["response"].fillna(False).astype(bool)]
-        rows = rows[rows["qtype"].astype("string").isin(["SRV", "A", "AAAA"])]
-        for row in rows[list(wanted)].to_dict("records"):
-            self._add(row)
+        # Whole columns rather than row dicts.
+        answered = dns["response"].fillna(False).astype(bool).to_numpy() & _text_in(
+            dns["qtype"], ("SRV", "A", "AAAA")
+        )
+        rows = np.flatnonzero(answered)
+        given: defaultdict[str, list[_Answer]] = defaultdict(list)
+        # Most responses repeat the last answer to the same question, so each distinct
+        # answer list is read once per name: what a row adds depends only on its name and
+        # its answers (compared with ``==``), besides its time and client.
+        last: dict[str | None, _Answer] = {}
+        for ts_ns, client, qname, answers in zip(
+            _epoch_ns(dns["ts"].iloc[rows]),
+            dns["dst"].iloc[rows].tolist(),
+            dns["qname"].iloc[rows].tolist(),
+            dns["answers"].iloc[rows].tolist(),
+            strict=True,
+        ):
+            if ts_ns is None or not isinstance(client, str) or not isinstance(answers, list):
+                continue
+            if not answers:  # adds nothing; skipped rather than displace the last answer
+                continue
+            question = qname if isinstance(qname, str) else None
+            seen = last.get(question)
+            if seen is None or seen.answers != answers:
+                seen = last[question] = self._read(question, answers)
+            times = seen.times.get(client)
+            if times is None:
+                times = seen.times[client] = []
+                given[client].append(seen)
+            times.append(ts_ns)
+        self._given = dict(given)
 
-    def _add(self, row: Mapping[str, Any]) -> None:
-        ts, client, qname = row["ts"], row["dst"], row["qname"]
-        if ts is None or pd.isna(ts) or not isinstance(client, str):
-            return
-        ts_ns = int(pd.Timestamp(ts).value)
+    def _read(self, qname: str | None, answers: list[Any]) -> _Answer:
+        """Record the addresses of every name in ``answers`` (to the question ``qname``)
+        and return what the answers give a client."""
         ips: set[str] = set()
-        answers = row["answers"] if isinstance(row["answers"], list) else []
+        targets: list[str] = []
         for answer in answers:
             if not isinstance(answer, Mapping):
                 continue
@@ -770,27 +921,94 @@ class DnsNames:
             elif kind == "SRV":
                 parts = data.split()
                 if len(parts) == 4:
-                    self.srv.setdefault(client, []).append((ts_ns, _fold(parts[3])))
-        if ips and isinstance(qname, str):
-            self.addresses.setdefault(_fold(qname), set()).update(ips)
-            self.lookups.setdefault(client, []).append((ts_ns, _fold(qname), frozenset(ips)))
+                    targets.append(_fold(parts[3]))
+        if not ips or qname is None:
+            return _Answer(answers, tuple(targets), "", frozenset())
+        self.addresses.setdefault(_fold(qname), set()).update(ips)
+        return _Answer(answers, tuple(targets), _fold(qname), frozenset(ips))
 
     def for_chain(self, chain: ServedChain) -> list[str]:
         server, client, ts = chain.src, chain.dst, chain.ts_ns
         if server is None or client is None or ts is None or chain.role != "server":
             return []
-        targets = [
-            (t, name)
-            for t, name in self.srv.get(client, ())
-            if t <= ts and server in self.addresses.get(name, ())
-        ]
-        if not targets:
-            targets = [
-                (t, name)
-                for t, name, ips in self.lookups.get(client, ())
-                if t <= ts and server in ips
-            ]
-        return [max(targets)[1]] if targets else []
+        for source in ("srv", "lookups"):
+            times, names = self._timeline(source, client, server)
+            before = bisect.bisect_right(times, ts)
+            if before:
+                return [names[before - 1]]
+        return []
+
+    def _timeline(self, source: str, client: str, server: str) -> _Timeline:
+        """The SRV targets given to ``client`` that resolve to ``server`` (``source``
+        "srv") or the names ``client`` resolved to ``server`` ("lookups"), sorted by (time,
+        name): the last one up to a handshake is the latest (ties: the greatest name).
+        Made once per pair: a capture has thousands of handshakes but few such pairs."""
+        key = (source, client, server)
+        found = self._timelines.get(key)
+        if found is None:
+            given = self._given.get(client, ())
+            if source == "srv":
+                events = [
+                    (t, target)
+                    for answer in given
+                    for target in answer.targets
+                    if server in self.addresses.get(target, ())
+                    for t in answer.times[client]
+                ]
+            else:
+                events = [
+                    (t, answer.name)
+                    for answer in given
+                    if server in answer.resolved
+                    for t in answer.times[client]
+                ]
+            events.sort()
+            found = self._timelines[key] = ([t for t, _ in events], [name for _, name in events])
+        return found
+
+
+@dataclass
+class _Answer:
+    """One distinct answer list to a question, what it gives a client, and when each
+    client was given it."""
+
+    answers: list[Any]
+    #: SRV targets, folded.
+    targets: tuple[str, ...]
+    #: The question's name, folded, and the addresses it resolved to (none when there is
+    #: no address or no question).
+    name: str
+    resolved: frozenset[str]
+    #: Client -> the times (epoch ns) it was given these answers.
+    times: dict[str, list[int]] = field(default_factory=dict)
+
+
+#: Times (sorted) and the name at each.
+_Timeline = tuple[list[int], list[str]]
+
+
+def _text_in(column: pd.Series, values: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """``column.astype("string").isin(values)`` as a numpy mask; for a categorical column
+    (the DNS ``qtype``) only its categories are converted."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        per_category = column.cat.categories.astype("string").isin(values)
+        # Code -1 (missing) picks the False appended last.
+        mask = np.append(per_category, False)[column.cat.codes.to_numpy()]
+    else:
+        mask = column.astype("string").isin(values).to_numpy(dtype=bool, na_value=False)
+    return np.asarray(mask, dtype=np.bool_)
+
+
+def _epoch_ns(times: pd.Series) -> list[int | None]:
+    """``pd.Timestamp(t).value`` per time (None where missing), taken from the column's
+    integers when it holds datetimes."""
+    if not pd.api.types.is_datetime64_any_dtype(times.dtype):
+        return [None if t is None or pd.isna(t) else int(pd.Timestamp(t).value) for t in times]
+    in_ns = times.dt.as_unit("ns")
+    out: list[int | None] = list(in_ns.array.asi8.tolist())
+    for i in np.flatnonzero(in_ns.isna().to_numpy()):
+        out[i] = None
+    return out
 
 
 def _fold(name: str) -> str:
