@@ -118,6 +118,9 @@ class _Run:
         self.budget = ReassemblyBudget()
         self.handlers: dict[int, list[FlowHandler]] = {}
         self.connections: dict[int, TcpConnection] = {}
+        #: By flow id: True while the flow has handlers, so that _feed picks its packets
+        #: with one lookup each. The last slot stays False for the -1 of flowless packets.
+        self.handled = np.zeros(1024, dtype=bool)
 
     def note(self, w: Weird, count: int = 1) -> None:
         self.stats.weird[w.name] += count
@@ -166,6 +169,10 @@ class _Run:
         before = self.flows.flow_count
         assignment = self.flows.assign(d, has_flow)
         if self.consumers and self.flows.flow_count > before:
+            if self.flows.flow_count >= len(self.handled):  # one slot more for flow -1
+                grown = np.zeros(2 * self.flows.flow_count, dtype=bool)
+                grown[: len(self.handled) - 1] = self.handled[:-1]
+                self.handled = grown
             self._offer_new_flows(d, assignment.flow, before)
         if self.handlers:
             self._feed(d, assignment.flow, assignment.direction, extra_payload)
@@ -261,6 +268,7 @@ class _Run:
                     handlers.append(handler)
             if handlers:
                 self.handlers[fid] = handlers
+                self.handled[fid] = True
                 if proto == 6:
                     self.connections[fid] = TcpConnection(flow=fid, budget=self.budget)
 
@@ -271,8 +279,7 @@ class _Run:
         direction: np.ndarray,
         extra_payload: dict[int, bytes],
     ) -> None:
-        wanted = np.fromiter(self.handlers.keys(), dtype=np.int64, count=len(self.handlers))
-        rows = np.flatnonzero(np.isin(flow, wanted))
+        rows = np.flatnonzero(self.handled[flow])
         if len(rows) == 0:
             return
         buf = d.batch.buf
@@ -330,6 +337,7 @@ class _Run:
         return keep
 
     def _release(self, fid: int) -> None:
+        self.handled[fid] = False
         for h in self.handlers.pop(fid, []):
             self._guard(None, fid, h.finish)
         conn = self.connections.pop(fid, None)
