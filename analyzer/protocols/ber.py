@@ -380,8 +380,9 @@ class BerReader:
         self._end = self._outer.pop()
 
     # --------------------------------------------------------------- primitives
-    def read_primitive(self, cls: int, number: int) -> bytes:
-        """The content octets of a primitive element with this tag."""
+    def read_primitive(self, cls: int = UNIVERSAL, number: int = OCTET_STRING) -> bytes:
+        """The content octets of a primitive element with this tag (by default an OCTET
+        STRING)."""
         plain = self._plain(cls, number, 0)
         if plain is not None:
             start, self._pos = plain
@@ -405,9 +406,10 @@ class BerReader:
             raise Malformed(f"BOOLEAN of {len(raw)} octets", offset=self._pos)
         return raw != b"\x00"  # BER: any non-zero octet is TRUE
 
-    def read_octets(self, cls: int = UNIVERSAL, number: int = OCTET_STRING) -> bytes:
-        """An OCTET STRING (or any string type given by tag), primitive form only."""
-        return self.read_primitive(cls, number)
+    #: An OCTET STRING (or any string type given by tag), primitive form only: the very
+    #: method :meth:`read_primitive`, not a wrapper around it, because strings are most of
+    #: what LDAP and Kerberos read and a wrapper costs a call each.
+    read_octets = read_primitive
 
     def read_octets_list(self, cls: int = UNIVERSAL, number: int = OCTET_STRING) -> list[bytes]:
         """Every remaining element, each an OCTET STRING (or the given tag): the contents

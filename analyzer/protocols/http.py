@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import warnings
 import zlib
@@ -90,16 +91,26 @@ M = TypeVar("M")
 # ----------------------------------------------------------------------------- text
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
+#: The display form of every ASCII character: control characters (except tab) escaped,
+#: the rest themselves. Identity entries are there on purpose: ``str.translate`` pays a
+#: raised and cleared KeyError for every character its table lacks.
+_DISPLAY = {
+    c: f"\\x{c:02x}" if (c < 0x20 and c != 0x09) or c == 0x7F else chr(c) for c in range(0x80)
+}
 
 
 def text(raw: bytes) -> str:
     """Wire text for display: UTF-8 (invalid bytes replaced), control characters escaped.
 
+    Several header values of every message go through here and nearly all are printable:
+    ``str.isprintable`` proves in one C call that there is nothing to escape (every
+    escaped character is a control character, which is never printable).
+
     >>> text(b"a\\x1b[31mb\\xff")
     'a\\\\x1b[31mb\\ufffd'
     """
-    return raw.decode("utf-8", "replace").translate(_CONTROL)
+    decoded = raw.decode("utf-8", "replace")
+    return decoded if decoded.isprintable() else decoded.translate(_DISPLAY)
 
 
 # -------------------------------------------------------------------------- headers
@@ -145,40 +156,55 @@ def parse_header_lines(
     (``header_without_colon``), fields beyond ``max_headers`` are dropped
     (``header_count_cap``), a value longer than ``max_line`` is cut (``header_line_cap``).
     """
-    out: list[list[bytes]] = []
+    names: list[str] = []
+    values: list[bytes] = []
+    # Continuation lines by field index: joined once at the end, because extending a
+    # value line by line would copy it again for every folded line (quadratic in a head
+    # made of folds).
+    folded: dict[int, list[bytes]] = {}
     anomalies: list[str] = []
     dropped = False
     for line in lines:
         if line[:1] in (b" ", b"\t"):
-            if out and not dropped:
-                out[-1][1] = out[-1][1] + b" " + line.strip(b" \t")
+            if names and not dropped:
+                last = len(names) - 1
+                folded.setdefault(last, [values[last]]).append(line.strip(b" \t"))
             continue
         name, colon, value = line.partition(b":")
         name = name.rstrip(b" \t")
         if not colon or _TOKEN.fullmatch(name) is None:
             anomalies.append("header_without_colon")
             continue
-        if len(out) >= max_headers:
+        if len(names) >= max_headers:
             dropped = True
             continue
-        out.append([name, value.strip(b" \t")])
+        names.append(name.decode("ascii").lower())
+        values.append(value.strip(b" \t"))
     if dropped:
         anomalies.append("header_count_cap")
-    fields = []
-    for name, value in out:
-        if len(value) > max_line:
-            value = value[:max_line]
-            anomalies.append("header_line_cap")
-        fields.append((name.decode("ascii").lower(), value))
-    return Headers(tuple(fields)), anomalies
+    for index, parts in folded.items():
+        values[index] = b" ".join(parts)
+    if max(map(len, values), default=0) > max_line:  # one C pass when none is too long
+        for index, value in enumerate(values):
+            if len(value) > max_line:
+                values[index] = value[:max_line]
+                anomalies.append("header_line_cap")
+    return Headers(tuple(zip(names, values, strict=True))), anomalies
 
 
 def split_lines(block: bytes) -> list[bytes]:
-    """A head's lines without their ends (CRLF or bare LF), trailing blank lines dropped."""
-    lines = block.split(b"\n")
+    """A head's lines without their ends (CRLF or bare LF), trailing blank lines dropped.
+
+    A line loses one CR before its LF (``replace`` does that for every line in one pass,
+    rather than a test per line); the last line, with no LF after it, loses its CR here.
+    A blank line is one of nothing but CRs.
+    """
+    lines = block.replace(b"\r\n", b"\n").split(b"\n")
+    if lines[-1].endswith(b"\r"):
+        lines[-1] = lines[-1][:-1]
     while lines and lines[-1].rstrip(b"\r") == b"":
         lines.pop()
-    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    return lines
 
 
 # ----------------------------------------------------------------------------- head
@@ -351,7 +377,8 @@ class HttpConnection(Generic[M]):
     @property
     def done(self) -> bool:
         """True when neither direction can yield anything more (tunnel, error, close)."""
-        return self._closed or all(d.state == _DONE for d in self._dirs)
+        first, second = self._dirs
+        return self._closed or (first.state == _DONE and second.state == _DONE)
 
     # -- input
 
@@ -595,9 +622,12 @@ def _terminator(hay: bytes | bytearray, start: int, search: int, multi: bool) ->
     return -1 if nl < 0 else nl + 1
 
 
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+
+
 def _chunk_size(line: bytes) -> int:
     size = line.split(b";", 1)[0].strip(b" \t")
-    if not size or len(size) > 16 or re.fullmatch(rb"[0-9A-Fa-f]+", size) is None:
+    if not size or len(size) > 16 or _HEX.fullmatch(size) is None:
         raise Malformed(f"bad chunk size {text(line[:40])!r}", offset=0)
     return int(size, 16)
 
@@ -612,16 +642,20 @@ def _framing(head: HttpHead, request_method: str | None) -> tuple[int, int]:
             return (_DONE, 0) if status == 101 else (_START, 0)
         if request_method == "CONNECT" and status < 300:
             return _DONE, 0
-    codings = [c.strip().lower() for v in h.get_all("transfer-encoding") for c in v.split(b",")]
-    codings = [c for c in codings if c]
-    if codings:
-        if codings[-1] == b"chunked":
-            return _CHUNK_SIZE, 0
-        if head.is_request:
-            raise Malformed("request transfer-encoding without chunked", offset=0)
-        return _CLOSE, 0
-    lengths = {v.strip() for raw in h.get_all("content-length") for v in raw.split(b",")}
-    if lengths:
+    # Most heads have neither field: look each up once, split and strip only when present.
+    transfer_encoding = h.get_all("transfer-encoding")
+    if transfer_encoding:
+        codings = [c.strip().lower() for v in transfer_encoding for c in v.split(b",")]
+        codings = [c for c in codings if c]
+        if codings:
+            if codings[-1] == b"chunked":
+                return _CHUNK_SIZE, 0
+            if head.is_request:
+                raise Malformed("request transfer-encoding without chunked", offset=0)
+            return _CLOSE, 0
+    content_length = h.get_all("content-length")
+    if content_length:
+        lengths = {v.strip() for raw in content_length for v in raw.split(b",")}
         if len(lengths) > 1:
             raise Malformed("conflicting Content-Length values", offset=0)
         value = lengths.pop()
@@ -683,6 +717,23 @@ def _der_length(data: bytes, at: int) -> int | None:
     return 2 + n + int.from_bytes(data[at + 2 : at + 2 + n], "big")
 
 
+def _quiet(parse: Callable[[bytes], list[bytes]]) -> Callable[[bytes], list[bytes]]:
+    """Run ``parse`` with warnings ignored: cryptography warns (non-positive serials, BER
+    fallback) on odd but loadable input, wire data rather than the user's code, so the
+    warnings would only be noise. Wrapped around the functions that call cryptography,
+    not around the whole body search: setting the filter up costs more than searching a
+    body that holds no certificate, which nearly every body is."""
+
+    @functools.wraps(parse)
+    def quiet(data: bytes) -> list[bytes]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return parse(data)
+
+    return quiet
+
+
+@_quiet
 def _certificates_in_der(data: bytes) -> list[bytes]:
     """DER certificates (one or several concatenated) or a DER PKCS#7 at the start of
     ``data``; [] when it is neither."""
@@ -715,6 +766,7 @@ def _pkcs7(data: bytes, *, pem: bool) -> list[bytes]:
         return []
 
 
+@_quiet
 def _certificates_in_pem(data: bytes) -> list[bytes]:
     out: list[bytes] = []
     for m in _PEM_BLOCK.finditer(data):
@@ -745,14 +797,6 @@ def find_certificates(body: bytes) -> list[bytes]:
     >>> find_certificates(b"<html>no certificate here</html>")
     []
     """
-    # cryptography warns (non-positive serials, BER fallback) on odd but loadable input:
-    # wire data, not the user's code, so the warnings would only be noise.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _find_certificates(body)
-
-
-def _find_certificates(body: bytes) -> list[bytes]:
     found: list[bytes] = []
     if b"-----BEGIN " in body:
         found += _certificates_in_pem(body)
@@ -786,7 +830,9 @@ def decode_content(body: bytes, content_encoding: str | None) -> tuple[bytes | N
     >>> decode_content(zlib.compress(b"x" * 10), "deflate")
     (b'xxxxxxxxxx', None)
     """
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    if not content_encoding:
+        return body, None  # nearly every body: nothing to undo
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
     codings = [c for c in codings if c and c != "identity"]
     if len(codings) > 2:
         return None, "content_encoding_unsupported"
@@ -825,6 +871,7 @@ def matches_shape(data: bytes, template: bytes) -> bool | None:
 
 
 _AUTHORITY = re.compile(rb"[A-Za-z0-9.\-\[\]:]+")
+_METHOD_PREFIX = re.compile(rb"[A-Z_]+")
 _VISIBLE = re.compile(rb"[!-~]*")
 
 
@@ -849,7 +896,7 @@ def sniff_http(head: bytes) -> bool | None:
             return status
     space = head.find(b" ")
     if space < 0:
-        if len(head) > 16 or re.fullmatch(rb"[A-Z_]+", head) is None:
+        if len(head) > 16 or _METHOD_PREFIX.fullmatch(head) is None:
             return False
         return None if any(m.startswith(head) for m in SNIFF_METHODS) else False
     method, rest = head[:space], head[space + 1 :]
@@ -955,10 +1002,13 @@ def _url(head: HttpHead) -> str | None:
     return f"http://{host}{target}" if host else target
 
 
+_ABSOLUTE_AUTHORITY = re.compile(r"https?://([^/?#]*)", re.IGNORECASE)
+
+
 def _host(head: HttpHead) -> str | None:
     host = head.headers.get("host")
     if host is None and head.target is not None:
-        m = re.match(r"https?://([^/?#]*)", head.target, re.IGNORECASE)
+        m = _ABSOLUTE_AUTHORITY.match(head.target)
         if m is not None:
             host = m.group(1)
     return host
@@ -1009,7 +1059,9 @@ class HttpSession:
             else:
                 self._row(event)
 
-    def _certificates(self, msg: HttpMessage[Envelope], url: str | None) -> list[str]:
+    def _certificates(self, msg: HttpMessage[Envelope], request: HttpHead | None) -> list[str]:
+        """Hand the certificates of ``msg``'s body to the catalogue (with the URL of
+        ``request``, built only then) and return their SHA-256s."""
         if msg.body is None or not msg.body:
             return []
         head = msg.head
@@ -1021,6 +1073,7 @@ class HttpSession:
         if body is None:
             return []
         found = find_certificates(body)
+        url = _url(request) if found and request is not None else None
         for der in found:
             self.sink.certificate(
                 der, msg.end_mark, "http", url=url, content_type=head.content_type
@@ -1034,12 +1087,12 @@ class HttpSession:
         else:
             assert resp is not None
             env = _swap(resp.end_mark)
-        url = _url(req.head) if req is not None else None
+        request = req.head if req is not None else None
         certs: list[str] = []
         values: dict[str, object] = {}
         if req is not None:
             head = req.head
-            certs += self._certificates(req, url)
+            certs += self._certificates(req, request)
             values.update(
                 method=head.method,
                 host=_host(head),
@@ -1053,7 +1106,7 @@ class HttpSession:
             )
         if resp is not None:
             head = resp.head
-            certs += self._certificates(resp, url)
+            certs += self._certificates(resp, request)
             values.update(
                 status=head.status,
                 reason=head.reason,
@@ -1070,7 +1123,7 @@ class HttpSession:
             if req is not None:
                 values["latency_s"] = (resp.end_mark.ts_ns - req.end_mark.ts_ns) / 1e9
         values["certificate_sha256"] = list(dict.fromkeys(certs))
-        self.sink.add("http", env, **values)
+        self.sink.add_row("http", env, values)  # values is this row's own dict: no copy
 
 
 class HttpDissector:

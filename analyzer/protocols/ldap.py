@@ -264,12 +264,15 @@ def _read_message(reader: BerReader) -> LdapMessage:
         op = _peek_number(m, APPLICATION, "protocolOp")
         if op < 0:
             raise Truncated("LDAPMessage without protocolOp", offset=m.position)
-        msg = LdapMessage(message_id, OP_NAMES.get(op, f"op_{op}"))
-        if op in _PRIMITIVE_OPS:
-            _PRIMITIVE_OPS[op](m.read_primitive(APPLICATION, op), msg)
-        elif op in _CONSTRUCTED_OPS:
+        # The fallback names are built only when needed (here and for the other code
+        # tables below): a ``get`` default is evaluated on every call.
+        msg = LdapMessage(message_id, OP_NAMES.get(op) or f"op_{op}")
+        constructed = _CONSTRUCTED_OPS.get(op)
+        if constructed is not None:
             with m.constructed(APPLICATION, op) as body:
-                _CONSTRUCTED_OPS[op](body, msg)
+                constructed(body, msg)
+        elif op in _PRIMITIVE_OPS:
+            _PRIMITIVE_OPS[op](m.read_primitive(APPLICATION, op), msg)
         else:
             m.skip()  # unknown operation: kept as op_<n>
         if m.peek_is(CONTEXT, 0):
@@ -321,7 +324,7 @@ def _bind_request(body: BerReader, msg: LdapMessage) -> None:
     header = body.peek()
     if header is None:
         raise Truncated("bindRequest without authentication", offset=body.position)
-    msg.auth = AUTH_NAMES.get(header.number, f"auth_{header.number}")
+    msg.auth = AUTH_NAMES.get(header.number) or f"auth_{header.number}"
     if header.cls != CONTEXT:
         raise Malformed(f"authentication is {header.describe()}", offset=header.offset)
     if header.number == 0:
@@ -346,9 +349,9 @@ def _bind_response(body: BerReader, msg: LdapMessage) -> None:
 def _search_request(body: BerReader, msg: LdapMessage) -> None:
     msg.base_object = _text(body.read_octets())
     scope = body.read_enumerated()
-    msg.scope = SCOPE_NAMES.get(scope, str(scope))
+    msg.scope = SCOPE_NAMES.get(scope) or str(scope)
     deref = body.read_enumerated()
-    msg.deref = DEREF_NAMES.get(deref, str(deref))
+    msg.deref = DEREF_NAMES.get(deref) or str(deref)
     msg.size_limit = body.read_integer()
     msg.time_limit = body.read_integer()
     msg.types_only = body.read_boolean()
@@ -394,7 +397,7 @@ def _modify_request(body: BerReader, msg: LdapMessage) -> None:
             with items.constructed() as change:
                 operation = change.read_enumerated()
                 attribute = _read_attribute(change)
-            changes.append(Change(MODIFY_OPERATIONS.get(operation, str(operation)), attribute))
+            changes.append(Change(MODIFY_OPERATIONS.get(operation) or str(operation), attribute))
     msg.changes = tuple(changes)
 
 
@@ -476,6 +479,38 @@ _PRIMITIVE_OPS = {2: _unbind, 10: _del_request, 16: _abandon}
 _FILTER_SPECIALS = frozenset(b"*()\\\x00")
 
 
+def _hex_escape(octets: bytes) -> str:
+    return "".join(f"\\{b:02x}" for b in octets)
+
+
+#: How each octet of an assertion value that is not UTF-8 is written: printable ASCII
+#: other than the specials as itself, any other octet as ``\hh``.
+_OCTET_FORMS = {
+    b: chr(b) if 0x20 <= b < 0x7F and b not in _FILTER_SPECIALS else _hex_escape(bytes([b]))
+    for b in range(0x100)
+}
+
+
+class _CharacterForms(dict[int, str]):
+    """How each character of a UTF-8 assertion value is written, as a ``str.translate``
+    table: ASCII is all in the table (the specials and control characters as ``\\hh``,
+    the rest as themselves); any other character is worked out when met and not kept,
+    there being too many: itself when printable, else the ``\\hh`` of its UTF-8 octets.
+    One ``translate`` call per value, not a Python step per character."""
+
+    def __missing__(self, code: int) -> str:
+        character = chr(code)
+        return character if character.isprintable() else _hex_escape(character.encode("utf-8"))
+
+
+_CHARACTER_FORMS = _CharacterForms(
+    {
+        c: _hex_escape(bytes([c])) if c < 0x20 or c == 0x7F or c in _FILTER_SPECIALS else chr(c)
+        for c in range(0x80)
+    }
+)
+
+
 def escape_filter_value(raw: bytes) -> str:
     """An assertion value as RFC 4515 text: ``* ( ) \\ NUL``, control characters and
     (when the value is not UTF-8) every non-ASCII octet become ``\\hh``.
@@ -486,19 +521,8 @@ def escape_filter_value(raw: bytes) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "".join(
-            chr(b) if 0x20 <= b < 0x7F and b not in _FILTER_SPECIALS else f"\\{b:02x}" for b in raw
-        )
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or (code < 0x80 and code in _FILTER_SPECIALS):
-            out.append(f"\\{code:02x}")
-        elif not ch.isprintable() and code >= 0x80:
-            out.append("".join(f"\\{b:02x}" for b in ch.encode("utf-8")))
-        else:
-            out.append(ch)
-    return "".join(out)
+        return raw.decode("latin-1").translate(_OCTET_FORMS)  # latin-1: octet b is chr(b)
+    return text.translate(_CHARACTER_FORMS)
 
 
 _AVA_OPERATORS = {3: "=", 5: ">=", 6: "<=", 8: "~="}
@@ -633,7 +657,7 @@ def _classify_token(token: bytes) -> SaslToken | None:
                 flags = int.from_bytes(buf.pull_bytes(4), "little")
         except DecodeError:
             return SaslToken("NTLMSSP")
-        return SaslToken(NTLM_MESSAGE_NAMES.get(msg_type, f"NTLMSSP_{msg_type}"), flags)
+        return SaslToken(NTLM_MESSAGE_NAMES.get(msg_type) or f"NTLMSSP_{msg_type}", flags)
     if token[:1] and token[0] in _KRB5_RAW:
         return SaslToken(_KRB5_RAW[token[0]])
     # GSS-API framed Kerberos (RFC 1964 1.1): the mechanism OID then a TOK_ID
@@ -855,7 +879,7 @@ def parse_netlogon(data: bytes) -> NetlogonResponse:
     """Decode a CLDAP ``Netlogon`` attribute value (EX forms fully, older ones partly)."""
     buf = Buffer(data)
     opcode = int.from_bytes(buf.pull_bytes(2), "little")
-    name = NETLOGON_OPCODES.get(opcode, f"opcode_{opcode}")
+    name = NETLOGON_OPCODES.get(opcode) or f"opcode_{opcode}"
     if opcode in (23, 24, 25):
         buf.pull_bytes(2)  # Sbz
         flags = int.from_bytes(buf.pull_bytes(4), "little")
@@ -1138,7 +1162,7 @@ def message_values(
     if msg.result_code is not None:
         row.update(
             result_code=msg.result_code,
-            result=RESULT_NAMES.get(msg.result_code, f"code_{msg.result_code}"),
+            result=RESULT_NAMES.get(msg.result_code) or f"code_{msg.result_code}",
             matched_dn=msg.matched_dn,
             diagnostic_message=msg.diagnostic_message,
         )
@@ -1231,13 +1255,32 @@ def _netlogon_values(value: bytes) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- stream
-@dataclass
-class _Direction:
-    """Reassembly state of one direction: buffered bytes and where the next PDU starts."""
+def _pdu_size(data: bytes, pos: int) -> int | None:
+    """Size of the PDU at ``data[pos]``, an LDAPMessage (BER) or a SASL buffer; None
+    while its header is incomplete. Malformed when it can be neither."""
+    first = data[pos]
+    if first == 0x30:
+        # Only the header octets (at most 6), so that a header error says offset 0, the
+        # start of the PDU.
+        return element_size(data[pos : pos + 6], max_length=1 << 32)
+    if first == 0x00:
+        if len(data) - pos < 4:
+            return None
+        return 4 + int.from_bytes(data[pos : pos + 4], "big")
+    raise Malformed(f"PDU starts with {first:#04x}", offset=pos)
 
+
+@dataclass(slots=True)
+class _Direction:
+    """Reassembly state of one direction: the bytes of an unfinished PDU.
+
+    Only a PDU that a segment leaves unfinished is buffered: the PDUs a segment holds
+    whole (nearly all of them) are parsed from the segment itself, never copied.
+    """
+
+    #: The start of the next PDU, when a segment ended before the PDU did.
     buf: bytearray = field(default_factory=bytearray)
-    start: int = 0
-    #: Total size of the PDU at ``start`` once its header has been read.
+    #: Total size of the PDU in ``buf`` once its header has been read.
     need: int | None = None
     #: Bytes still to discard (an oversized PDU, or one broken by a gap).
     skip: int = 0
@@ -1245,11 +1288,10 @@ class _Direction:
     lost: bool = False
 
     def pending(self) -> int:
-        return len(self.buf) - self.start
+        return len(self.buf)
 
     def clear(self) -> None:
         self.buf = bytearray()
-        self.start = 0
         self.need = None
 
 
@@ -1283,8 +1325,7 @@ class LdapSession:
             data = data[dropped:]
             if not data:
                 return True
-        d.buf += data
-        return self._drain(direction, env)
+        return self._drain(direction, data, env)
 
     def gap(self, direction: int, length: int, env: Envelope) -> bool:
         if self.tls is not None:
@@ -1339,53 +1380,58 @@ class LdapSession:
     def _weird(self, name: str, env: Envelope, detail: str) -> None:
         self.sink.note(Weird(name, frame=env.frame, flow=env.flow, detail=detail))
 
-    def _drain(self, direction: int, env: Envelope) -> bool:
+    def _drain(self, direction: int, data: bytes, env: Envelope) -> bool:
+        """Parse every PDU that ``data`` completes; buffer the start of an unfinished one.
+
+        The PDUs are sliced out of ``data`` itself (a PDU filling the whole segment is
+        ``data``, no copy at all); ``data`` is only joined to the buffered bytes when
+        there are some, and while the PDU being assembled is still short of its known
+        size, the segment is appended and nothing else is done.
+        """
         d = self.dirs[direction]
-        while d.pending():
-            if d.need is None:
+        if d.buf:
+            d.buf += data
+            if d.need is not None and len(d.buf) < d.need:
+                return True
+            data = bytes(d.buf)
+            d.buf = bytearray()
+        pos, end = 0, len(data)
+        need = d.need
+        while pos < end:
+            if need is None:
                 try:
-                    d.need = self._frame(d)
+                    need = _pdu_size(data, pos)
                 except DecodeError as e:
                     self.sink.malformed("ldap", env, e)
                     self._weird("ldap_stream_desync", env, "not an LDAPMessage or SASL buffer")
                     d.clear()
                     d.lost = True
                     return self._alive()
-                if d.need is None:
+                if need is None:
                     break
-                if d.need > MAX_MESSAGE:
-                    self._weird("ldap_message_too_large", env, f"{d.need} bytes skipped")
-                    if d.pending() >= d.need:
-                        d.start += d.need
-                        d.need = None
+                if need > MAX_MESSAGE:
+                    self._weird("ldap_message_too_large", env, f"{need} bytes skipped")
+                    if end - pos >= need:
+                        pos += need
+                        need = None
                         continue
-                    d.skip = d.need - d.pending()
+                    d.skip = need - (end - pos)
                     d.clear()
-                    break
-            if d.pending() < d.need:
+                    return True
+            if end - pos < need:
                 break
-            unit = bytes(d.buf[d.start : d.start + d.need])
-            d.start += d.need
-            d.need = None
+            unit = data[pos : pos + need]
+            pos += need
+            need = None
             self._unit(direction, unit, env)
             if self.finished:
+                d.buf = bytearray(data[pos:])
+                d.need = None
                 return self._switch_to_tls(env)
-        if d.start:
-            del d.buf[: d.start]
-            d.start = 0
+        d.need = need
+        if pos < end:
+            d.buf = bytearray(data[pos:])
         return True
-
-    def _frame(self, d: _Direction) -> int | None:
-        """Size of the PDU at the head of ``d``: an LDAPMessage (BER) or a SASL buffer."""
-        first = d.buf[d.start]
-        if first == 0x30:
-            head = bytes(d.buf[d.start : d.start + 6])
-            return element_size(head, max_length=1 << 32)
-        if first == 0x00:
-            if d.pending() < 4:
-                return None
-            return 4 + int.from_bytes(d.buf[d.start : d.start + 4], "big")
-        raise Malformed(f"PDU starts with {first:#04x}", offset=d.start)
 
     def _unit(self, direction: int, unit: bytes, env: Envelope) -> None:
         try:
@@ -1442,7 +1488,8 @@ class LdapSession:
                 row.update(extended_oid=OID_STARTTLS, extended_name="StartTLS")
             if msg.result_code == 0:
                 self.finished = True
-        self.sink.add("ldap", env, cldap=False, in_sasl=in_sasl, session_sealed=self.sealed, **row)
+        row.update(cldap=False, in_sasl=in_sasl, session_sealed=self.sealed)
+        self.sink.add_row("ldap", env, row)  # the row is ours: no copy into keywords
         if self.finished:
             self.sink.add(
                 "ldap",
@@ -1464,7 +1511,7 @@ class LdapSession:
         self.tls = module.stream.session(self.flow, self.sink)
         alive = True
         for direction, d in enumerate(self.dirs):
-            rest = bytes(d.buf[d.start :])
+            rest = bytes(d.buf)
             d.clear()
             if rest:
                 alive = bool(self.tls.data(direction, rest, env)) and alive
@@ -1498,7 +1545,9 @@ class CldapDissector:
         reader = BerReader(payload)
         while not reader.eof():
             msg = _read_message(reader)
-            sink.add("ldap", env, cldap=True, **message_values(msg, env, sink))
+            row = message_values(msg, env, sink)
+            row["cldap"] = True
+            sink.add_row("ldap", env, row)
 
 
 PROTOCOL = ProtocolModule(

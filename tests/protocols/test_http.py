@@ -137,6 +137,36 @@ def test_long_header_value_is_cut() -> None:
     assert anomalies == ["header_line_cap"]
 
 
+def test_folded_value_is_cut_after_it_is_joined() -> None:
+    lines = [b"X-Big: a", *([b" " + b"b" * 1000] * 20)]
+    headers, anomalies = parse_header_lines(lines, max_line=5000)
+    assert headers.raw("x-big") == (b"a" + (b" " + b"b" * 1000) * 20)[:5000]
+    assert anomalies == ["header_line_cap"]
+
+
+def test_many_folded_lines_are_joined_in_order() -> None:
+    headers, anomalies = parse_header_lines([b"X: v", *([b" x"] * 10_000)], max_line=10**6)
+    assert headers.raw("x") == b"v" + b" x" * 10_000 and anomalies == []
+
+
+@pytest.mark.parametrize(
+    ("block", "lines"),
+    [
+        (b"a\r\nb\r\n\r\n", [b"a", b"b"]),
+        (b"a\r\r\nb\r", [b"a\r", b"b"]),
+        (b"a\n\r\r\n\r\n", [b"a"]),
+        (b"a\rb\n\r", [b"a\rb"]),
+        (b"\r", []),
+    ],
+)
+def test_split_lines_takes_one_cr_off_each_line(block: bytes, lines: list[bytes]) -> None:
+    assert http.split_lines(block) == lines
+
+
+def test_display_text_escapes_control_characters_only() -> None:
+    assert http.text(b"a\tb\x7fc\xe2\x80\xa8d\xc3\xa9") == "a\tb\\x7fc\u2028dé"
+
+
 def test_header_line_without_colon_is_skipped() -> None:
     headers, anomalies = parse_header_lines([b"garbage line", b"Host: h"])
     assert headers.get("host") == "h" and anomalies == ["header_without_colon"]

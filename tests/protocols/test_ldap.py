@@ -341,6 +341,8 @@ def test_filter_values_are_escaped_as_rfc_4515_says() -> None:
     # The CLDAP NtVer assertion: 4 little-endian octets
     assert escape_filter_value(bytes([0x16, 0, 0, 0])) == "\\16\\00\\00\\00"
     assert render(f_eq("cn", "Jürgen")) == "(cn=Jürgen)"
+    # Unprintable characters of a UTF-8 value: each octet of their encoding escaped
+    assert escape_filter_value("a\u2028b\x7fc\u00e9".encode()) == "a\\e2\\80\\a8b\\7fcé"
 
 
 def test_filter_nesting_beyond_the_cap_is_malformed() -> None:
@@ -552,6 +554,23 @@ def test_oversized_message_is_skipped_with_a_weird_row(monkeypatch: pytest.Monke
     sink = run([(1, big[:100]), (1, big[100:] + DONE)])
     assert [r["op"] for r in rows(sink)] == ["searchResDone"]
     assert sink.weird_counts["ldap_message_too_large"] == 1
+
+
+def test_garbage_after_buffered_bytes_is_reported_where_it_starts() -> None:
+    # The offset counts from the first byte still buffered, as before a segment is joined.
+    sink = run([(1, ENTRY[:10]), (1, ENTRY[10:] + DONE + b"\xff")])
+    assert [r["op"] for r in rows(sink)] == ["searchResEntry", "searchResDone"]
+    (bad,) = [w for w in sink.weird if w.name == "ldap_malformed"]
+    assert bad.offset == len(ENTRY + DONE)
+
+
+def test_message_spread_over_many_segments_is_decoded_once_complete() -> None:
+    big = message(4, entry("CN=x", [("description", [b"y" * 5000])]))
+    sink = run([(1, big[i : i + 7]) for i in range(0, len(big), 7)] + [(1, DONE)])
+    assert [r["op"] for r in rows(sink)] == ["searchResEntry", "searchResDone"]
+    assert rows(sink)[0]["attributes"] == [
+        {"type": "description", "values": ["y" * 4096 + "...<5000 bytes>"]}
+    ]
 
 
 def test_unfinished_message_at_close_is_a_weird_row() -> None:
