@@ -64,10 +64,12 @@ class _Growable:
 
 @dataclass(slots=True)
 class FlowAssignment:
-    """Flow id and direction (0 from the originator, 1 towards it) of each packet of a batch."""
+    """Flow id and direction (0 from the originator, 1 towards it) of each packet of a
+    batch, and the rows where the flows this batch created begin, in flow-id order."""
 
     flow: I64
     direction: I64
+    new_flow_rows: I64
 
 
 class FlowTable:
@@ -110,7 +112,7 @@ class FlowTable:
         direction = np.full(n, -1, dtype=np.int64)
         rows = np.flatnonzero(has_flow)
         if len(rows) == 0:
-            return FlowAssignment(flow, direction)
+            return FlowAssignment(flow, direction, np.zeros(0, dtype=np.int64))
         proto = d.ip_proto[rows]
         ported = np.isin(proto, (PROTO_TCP, PROTO_UDP))
         sport = np.where(ported, d.sport[rows], 0)
@@ -162,7 +164,9 @@ class FlowTable:
         self._accumulate(row_flow, row_dir, rows, d, flags)
         flow[rows] = row_flow
         direction[rows] = row_dir
-        return FlowAssignment(flow, direction)
+        firsts = np.array(new_rows, dtype=np.int64)
+        new_flow_rows = rows[firsts[np.argsort(row_flow[firsts], kind="stable")]]
+        return FlowAssignment(flow, direction, new_flow_rows)
 
     def _new_flow(self, key: tuple[int, int, int, int, int]) -> int:
         fid = self.flow_count

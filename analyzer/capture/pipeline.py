@@ -166,14 +166,13 @@ class _Run:
             & ((d.problem == dec.OK) | (d.problem == dec.TRUNCATED_TRANSPORT))
         )
         has_flow &= ~((d.problem == dec.TRUNCATED_TRANSPORT) & np.isin(d.ip_proto, (6, 17)))
-        before = self.flows.flow_count
         assignment = self.flows.assign(d, has_flow)
-        if self.consumers and self.flows.flow_count > before:
+        if self.consumers and len(assignment.new_flow_rows):
             if self.flows.flow_count >= len(self.handled):  # one slot more for flow -1
                 grown = np.zeros(2 * self.flows.flow_count, dtype=bool)
                 grown[: len(self.handled) - 1] = self.handled[:-1]
                 self.handled = grown
-            self._offer_new_flows(d, assignment.flow, before)
+            self._offer_new_flows(d, assignment.flow, assignment.new_flow_rows)
         if self.handlers:
             self._feed(d, assignment.flow, assignment.direction, extra_payload)
 
@@ -239,10 +238,8 @@ class _Run:
             else:
                 extra_payload[r] = transport[hdr.payload_offset :]
 
-    def _offer_new_flows(self, d: Decoded, flow: np.ndarray, before: int) -> None:
-        new = np.flatnonzero(flow >= before)
-        fids, first = np.unique(flow[new], return_index=True)
-        rows = new[first]
+    def _offer_new_flows(self, d: Decoded, flow: np.ndarray, rows: np.ndarray) -> None:
+        fids = flow[rows]
         # The first packet may come from the responder (a SYN-ACK): orient the info.
         flip = (d.ip_proto[rows] == 6) & ((d.tcp_flags[rows] & 0x12) == 0x12)
         src_text = addresses_text(d.src_hi[rows], d.src_lo[rows])

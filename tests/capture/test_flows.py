@@ -117,3 +117,31 @@ def test_syn_on_a_connection_picked_up_mid_stream_starts_a_new_one(tmp_path: Pat
     table = conversations(tmp_path, frames)
     assert table["packets"].tolist() == [1, 3]
     assert table["tcp_state"].tolist() == ["midstream", "established"]
+
+
+class _Offers:
+    """A consumer that records every flow it is offered and wants none."""
+
+    def __init__(self) -> None:
+        self.offered: list[tuple[int, int, int]] = []
+
+    def offer(self, flow):  # type: ignore[no-untyped-def]
+        self.offered.append((flow.flow, flow.sport, flow.first_frame))
+        return None
+
+
+def test_consumers_are_offered_each_new_flow_once_with_its_first_frame(tmp_path: Path) -> None:
+    frames = [
+        ethernet(ipv4_udp(PHONE, POOL, 6000, 53)),  # flow 0; its key sorts after 5000's
+        ethernet(ipv4_udp(PHONE, POOL, 5000, 53)),  # flow 1
+        ethernet(ipv4_udp(POOL, PHONE, 53, 6000)),
+        *handshake(40000, 100),  # flow 2 (frames 4-6)
+        tcp(PHONE, POOL, 40000, 5061, FIN | ACK, 101),
+        tcp(POOL, PHONE, 5061, 40000, FIN | ACK, 9001),
+        *handshake(40000, 5555),  # the ports reused: flow 3 from frame 9
+    ]
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap([(1000.0 + i, f) for i, f in enumerate(frames)]))
+    offers = _Offers()
+    read_capture(path, [offers])
+    assert offers.offered == [(0, 6000, 1), (1, 5000, 2), (2, 40000, 4), (3, 40000, 9)]
