@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
@@ -113,7 +114,7 @@ class Schema:
         names = [c.name for c in self.all_columns()]
         if self.envelope:
             names.append("ts_ns")
-        return self.from_columns({n: [row.get(n) for row in rows] for n in names}, len(rows))
+        return self.from_columns(_columns_of_dicts(names, rows), len(rows))
 
     def from_columns(self, columns: Mapping[str, Sequence[Any]], length: int) -> pd.DataFrame:
         """Build the table from value lists by column name, each ``length`` long (a
@@ -141,6 +142,21 @@ class Schema:
             data[col.name] = _series(values, dtype)
         # copy=False: the arrays were made for this table (a copy would double its peak).
         return pd.DataFrame(data, columns=[c.name for c in cols], copy=False)
+
+
+def _columns_of_dicts(
+    names: list[str], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, Sequence[Any]]:
+    """The ``names`` columns of row dicts; rows that all have every column (the rows of
+    a derived table usually do) are transposed in C, others read key by key."""
+    if len(names) > 1 and rows:
+        try:
+            values = list(map(itemgetter(*names), rows))
+        except KeyError:
+            pass
+        else:
+            return dict(zip(names, zip(*values, strict=True), strict=True))
+    return {n: [row.get(n) for row in rows] for n in names}
 
 
 def _series(values: Sequence[Any], dtype: str) -> Any:
