@@ -13,7 +13,7 @@ nobody claims it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from analyzer.capture.pipeline import FlowInfo
 from analyzer.capture.tcp import StreamClosed, StreamData, StreamGap
@@ -44,15 +44,18 @@ class Dispatcher:
         self.sink = sink if sink is not None else Sink()
 
     def offer(self, flow: FlowInfo) -> _DatagramHandler | _StreamHandler | None:
-        if flow.transport == "udp":
+        transport = flow.transport
+        if transport == "udp" and self.datagram_dissectors:
             wanted = [d for d in self.datagram_dissectors if d.wants(flow)]
             return _DatagramHandler(flow, wanted, self.sink) if wanted else None
-        if flow.transport == "tcp" and self.stream_dissectors:
+        if transport == "tcp" and self.stream_dissectors:
             return _StreamHandler(flow, self.stream_dissectors, self.sink)
         return None
 
 
 class _DatagramHandler:
+    __slots__ = ("dissectors", "flow", "sink")
+
     def __init__(self, flow: FlowInfo, dissectors: list[DatagramDissector], sink: Sink) -> None:
         self.flow = flow
         self.dissectors = dissectors
@@ -60,11 +63,12 @@ class _DatagramHandler:
 
     def datagram(self, frame: int, ts_ns: int, direction: int, payload: bytes) -> bool:
         env = Envelope.of(self.flow, direction, frame, ts_ns)
+        sink = self.sink
         for d in self.dissectors:
             try:
-                d.datagram(env, payload, self.sink)
+                d.datagram(env, payload, sink)
             except DecodeError as e:
-                self.sink.malformed(d.name, env, e)
+                sink.malformed(d.name, env, e)
         return True
 
     def stream(self, event: StreamData | StreamGap | StreamClosed) -> bool:
@@ -75,22 +79,33 @@ class _DatagramHandler:
 
 
 class _StreamHandler:
-    """Decides which stream dissector owns a TCP flow, then feeds its session."""
+    """Decides which stream dissector owns a TCP flow, then feeds its session.
+
+    Every TCP flow gets one (content sniffing may claim any of them) and a session's flow
+    sends it every event, so the per-event path is kept to one type test, one Envelope
+    and one call: no closure per event, and no Envelope for events no session sees.
+    """
+
+    __slots__ = ("candidates", "flow", "head", "last_env", "owner", "pending", "session", "sink")
 
     def __init__(self, flow: FlowInfo, dissectors: list[StreamDissector], sink: Sink) -> None:
         self.flow = flow
         self.sink = sink
         self.session: StreamSession | None = None
         self.owner: StreamDissector | None = None
-        by_port = [d for d in dissectors if d.wants(flow)]
-        if by_port:
-            self._claim(by_port[0])
-            self.candidates: list[StreamDissector] = []
+        #: Sniffers still undecided; never mutated (a shrinking list replaces it).
+        self.candidates: Sequence[StreamDissector] = ()
+        for dissector in dissectors:
+            if dissector.wants(flow):
+                self._claim(dissector)
+                break
         else:
-            self.candidates = list(dissectors)
+            self.candidates = dissectors
+        #: The first SNIFF_BYTES of each direction, for the sniffers.
         self.head = [b"", b""]
         #: Payload seen before any dissector claimed the flow, replayed to the owner.
         self.pending: list[tuple[int, bytes, Envelope]] = []
+        #: The envelope of the last event a session was given (or could have been).
         self.last_env: Envelope | None = None
 
     def _claim(self, dissector: StreamDissector) -> None:
@@ -101,69 +116,79 @@ class _StreamHandler:
         return False
 
     def stream(self, event: StreamData | StreamGap | StreamClosed) -> bool:
-        frame = event.last_frame if isinstance(event, StreamData) else event.frame
+        session = self.session
         # The pipeline feeds TCP with integer ns timestamps, which events carry back.
-        ts_ns = int(event.ts) if isinstance(event, StreamData | StreamClosed) else None
-        if ts_ns is None:
-            ts_ns = self.last_env.ts_ns if self.last_env is not None else 0
-        env = Envelope.of(self.flow, event.direction, frame, ts_ns)
-        self.last_env = env
-        if self.session is None:
-            if not isinstance(event, StreamData):
-                return not isinstance(event, StreamClosed) and bool(self.candidates)
-            return self._sniff(event, env)
-        return self._feed(event, env)
+        if type(event) is StreamData:
+            direction = event.direction
+            env = self.last_env = Envelope.of(self.flow, direction, event.last_frame, int(event.ts))
+            if session is None:
+                return self._sniff(direction, event.data, env)
+            try:
+                return bool(session.data(direction, event.data, env))
+            except DecodeError as e:
+                return self._abandon(env, e)
+        if session is None:
+            # Nothing to sniff in a gap or a close; a session claimed later starts from
+            # data, whose envelope replaces any made here, so none is made.
+            return type(event) is StreamGap and bool(self.candidates)
+        if type(event) is StreamGap:
+            last = self.last_env
+            env = self.last_env = Envelope.of(
+                self.flow, event.direction, event.frame, last.ts_ns if last is not None else 0
+            )
+            try:
+                return bool(session.gap(event.direction, event.length, env))
+            except DecodeError as e:
+                return self._abandon(env, e)
+        assert isinstance(event, StreamClosed)
+        ts_ns = int(event.ts)
+        env = self.last_env = Envelope.of(self.flow, event.direction, event.frame, ts_ns)
+        # Optional: sessions that care how a side ended define closed(sender, how, env),
+        # called with the side that sent the FIN or RST (a RST ends both halves).
+        closed = getattr(session, "closed", None)
+        if not callable(closed):
+            return True
+        sender = event.direction if event.sender is None else event.sender
+        if sender != event.direction:
+            env = Envelope.of(self.flow, sender, event.frame, ts_ns)
+        try:
+            return closed(sender, event.how, env) is not False
+        except DecodeError as e:
+            return self._abandon(env, e)
 
-    def _sniff(self, event: StreamData, env: Envelope) -> bool:
-        d = event.direction
-        self.pending.append((d, event.data, env))
-        self.head[d] = (self.head[d] + event.data)[:SNIFF_BYTES]
+    def _sniff(self, direction: int, data: bytes, env: Envelope) -> bool:
+        self.pending.append((direction, data, env))
+        head = self.head[direction]
+        if len(head) < SNIFF_BYTES:  # only the bytes the sniffers may see are copied
+            head = self.head[direction] = head + data[: SNIFF_BYTES - len(head)]
         undecided = []
         for dissector in self.candidates:
-            verdict = dissector.sniff(d, self.head[d])
+            verdict = dissector.sniff(direction, head)
             if verdict:
                 self._claim(dissector)
+                session = self.session
+                assert session is not None
                 # Replay everything seen so far, both directions, in arrival order.
                 pending, self.pending = self.pending, []
-                return all(self._feed_data(pd, data, penv) for pd, data, penv in pending)
+                for d, chunk, penv in pending:
+                    try:
+                        if not session.data(d, chunk, penv):
+                            return False
+                    except DecodeError as e:
+                        return self._abandon(penv, e)
+                return True
             # A sniffer still undecided after SNIFF_BYTES has had its chance.
-            if verdict is None and len(self.head[d]) < SNIFF_BYTES:
+            if verdict is None and len(head) < SNIFF_BYTES:
                 undecided.append(dissector)
         self.candidates = undecided
         return bool(undecided)
 
-    def _feed(self, event: StreamData | StreamGap | StreamClosed, env: Envelope) -> bool:
-        assert self.session is not None
-        if isinstance(event, StreamData):
-            return self._feed_data(event.direction, event.data, env)
-        if isinstance(event, StreamGap):
-            session = self.session
-            return self._guarded(lambda: session.gap(event.direction, event.length, env), env)
-        # Optional: sessions that care how a side ended define closed(sender, how, env),
-        # called with the side that sent the FIN or RST (a RST ends both halves).
-        closed = getattr(self.session, "closed", None)
-        if callable(closed):
-            sender = event.direction if event.sender is None else event.sender
-            how = event.how
-            env = Envelope.of(self.flow, sender, env.frame, env.ts_ns)
-            return self._guarded(lambda: closed(sender, how, env) is not False, env)
-        return True
-
-    def _feed_data(self, direction: int, data: bytes, env: Envelope) -> bool:
-        assert self.session is not None
-        session = self.session
-        return self._guarded(lambda: session.data(direction, data, env), env)
-
-    def _guarded(self, call: Callable[[], bool], env: Envelope) -> bool:
+    def _abandon(self, env: Envelope, error: DecodeError) -> bool:
+        """The session raised: report it and let the flow go."""
         assert self.owner is not None
-        try:
-            return bool(call())
-        except DecodeError as e:
-            self.sink.malformed(self.owner.name, env, e)
-            self.sink.note(
-                Weird(f"{self.owner.name}_stream_abandoned", frame=env.frame, flow=env.flow)
-            )
-            return False
+        self.sink.malformed(self.owner.name, env, error)
+        self.sink.note(Weird(f"{self.owner.name}_stream_abandoned", frame=env.frame, flow=env.flow))
+        return False
 
     def finish(self) -> None:
         if self.session is not None:

@@ -74,10 +74,8 @@ from analyzer.protocols.tls_names import (
     version_name,
 )
 
-# The name functions build their hex fallback on every call, and every row asks for the
-# same few versions and suites again: memoised (lru_cache is C code, and bounded).
-_version_name = lru_cache(maxsize=1024)(version_name)
-_cipher_name = lru_cache(maxsize=4096)(cipher_name)
+# key_exchange_of reads the suite's name apart, and every connection asks it again for
+# the same few suites: memoised (lru_cache is C code, and bounded).
 _key_exchange_of = lru_cache(maxsize=4096)(key_exchange_of)
 
 #: Ports whose TCP flows are TLS from the first byte.
@@ -152,7 +150,41 @@ class Record(NamedTuple):
     payload: bytes
 
 
-class RecordReader:
+class _ByteQueue:
+    """Bytes pushed by ``feed`` and read from the front by a subclass's ``next``.
+
+    The unread bytes are ``_buf[_pos:]``. Bytes fed while nothing is pending (the usual
+    case: TCP segments carry whole records, records whole messages) are read where they
+    are, without being copied into a buffer; only the tail of an incomplete record or
+    message is copied, into a bytearray of the reader's own that later bytes are appended
+    to (amortised, so a record trickling in a byte at a time stays linear).
+    """
+
+    __slots__ = ("_buf", "_pos")
+
+    def __init__(self) -> None:
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
+
+    def feed(self, data: bytes) -> None:
+        buf, pos = self._buf, self._pos
+        if pos == len(buf):
+            self._buf = bytes(data)  # no copy of bytes; never keep a caller's bytearray
+            self._pos = 0
+            return
+        if not isinstance(buf, bytearray):
+            buf = self._buf = bytearray(buf[pos:])
+        elif pos:
+            del buf[:pos]
+        buf += data
+        self._pos = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+
+class RecordReader(_ByteQueue):
     """Cuts one direction's byte stream into TLS (or SSL 2.0) records. Sans-IO.
 
     Push bytes with :meth:`feed`, pull complete records with :meth:`next` until it
@@ -168,64 +200,57 @@ class RecordReader:
     Record(content_type=21, version=769, payload=b'\\x02(')
     """
 
-    __slots__ = ("_buf", "sslv2_session")
+    __slots__ = ("sslv2_session",)
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        super().__init__()
         #: After an SSL 2.0 SERVER-HELLO, records may also have SSL 2.0's 3-byte header.
         self.sslv2_session = False
 
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
     def next(self) -> Record | None:
-        buf = self._buf
-        size = len(buf)
-        if not size:
+        buf, pos = self._buf, self._pos
+        size = len(buf) - pos
+        if size <= 0:
             return None
-        first = buf[0]
+        first = buf[pos]
         if first & 0x80 or self.sslv2_session:
             return self._next_sslv2()
         if not CT_CHANGE_CIPHER_SPEC <= first <= CT_HEARTBEAT:
             raise Malformed(f"not a TLS record: content type {first}")
-        if size >= 2 and buf[1] != 3:
-            raise Malformed(f"not a TLS record: version major {buf[1]}")
+        if size >= 2 and buf[pos + 1] != 3:
+            raise Malformed(f"not a TLS record: version major {buf[pos + 1]}")
         if size < 5:
             return None
-        length = (buf[3] << 8) | buf[4]
+        length = (buf[pos + 3] << 8) | buf[pos + 4]
         if length > MAX_RECORD_LENGTH:
             raise Malformed(f"record of {length} bytes exceeds {MAX_RECORD_LENGTH}")
-        end = 5 + length
-        if size < end:
+        end = pos + 5 + length
+        if len(buf) < end:
             return None
-        record = Record(first, (buf[1] << 8) | buf[2], bytes(buf[5:end]))
-        del buf[:end]
-        return record
+        self._pos = end
+        return Record(first, (buf[pos + 1] << 8) | buf[pos + 2], bytes(buf[pos + 5 : end]))
 
     def _next_sslv2(self) -> Record | None:
-        buf = self._buf
-        if buf[0] & 0x80:
-            if len(buf) < 2:
+        buf, pos = self._buf, self._pos
+        size = len(buf) - pos
+        if buf[pos] & 0x80:
+            if size < 2:
                 return None
-            header, length, padding = 2, ((buf[0] & 0x7F) << 8) | buf[1], 0
+            header, length, padding = 2, ((buf[pos] & 0x7F) << 8) | buf[pos + 1], 0
         else:
-            if len(buf) < 3:
+            if size < 3:
                 return None
-            header, length, padding = 3, ((buf[0] & 0x3F) << 8) | buf[1], buf[2]
+            header, length, padding = 3, ((buf[pos] & 0x3F) << 8) | buf[pos + 1], buf[pos + 2]
         if length == 0 or padding >= length:
             raise Malformed(f"SSL 2.0 record of {length} bytes with {padding} padding")
-        if len(buf) < header + length:
+        if size < header + length:
             return None
-        payload = bytes(buf[header : header + length - padding])
-        del buf[: header + length]
-        return Record(CT_SSL2, 0x0002, payload)
+        start = pos + header
+        self._pos = start + length
+        return Record(CT_SSL2, 0x0002, bytes(buf[start : start + length - padding]))
 
 
-class HandshakeReader:
+class HandshakeReader(_ByteQueue):
     """Reassembles handshake messages from the payloads of handshake records.
 
     A message may span records (and so TCP segments), and a record may hold several.
@@ -236,27 +261,20 @@ class HandshakeReader:
     ((14, b''), None)
     """
 
-    __slots__ = ("_buf",)
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
+    __slots__ = ()
 
     def next(self) -> tuple[int, bytes] | None:
-        buf = self._buf
-        if len(buf) < 4:
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < 4:
             return None
-        length = (buf[1] << 16) | (buf[2] << 8) | buf[3]
+        length = (buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3]
         if length > MAX_HANDSHAKE_MESSAGE:
             raise Malformed(f"handshake message of {length} bytes exceeds {MAX_HANDSHAKE_MESSAGE}")
-        if len(buf) < 4 + length:
+        end = pos + 4 + length
+        if len(buf) < end:
             return None
-        msg_type = buf[0]
-        body = bytes(buf[4 : 4 + length])
-        del buf[: 4 + length]
-        return msg_type, body
+        self._pos = end
+        return buf[pos], bytes(buf[pos + 4 : end])
 
 
 # -- what comes before TLS (STARTTLS) --------------------------------------------------
@@ -607,7 +625,6 @@ class TlsSession:
         side = self.sides[direction]
         side.encrypted_records += 1
         side.encrypted_bytes += len(record.payload)
-        role = self.role(direction)
         if self.midstream:
             if side.encrypted_records == 1:
                 self._step(direction, env, "application_data")
@@ -616,7 +633,7 @@ class TlsSession:
                 self.stop = True
             return
         if self.tls13:
-            self._encrypted_tls13(direction, role, env)
+            self._encrypted_tls13(direction, self.role(direction), env)
             return
         if handshake:
             if not side.finished:
@@ -683,7 +700,6 @@ class TlsSession:
     # handshake messages
 
     def _message(self, direction: int, msg_type: int, body: bytes, env: Envelope) -> None:
-        name = handshake_name(msg_type)
         try:
             if msg_type == HS_CLIENT_HELLO:
                 self._client_hello(direction, parse_client_hello(body), env)
@@ -691,7 +707,7 @@ class TlsSession:
             if msg_type == HS_SERVER_HELLO:
                 self._server_hello(direction, parse_server_hello(body), env)
                 return
-            self._step(direction, env, name)
+            self._step(direction, env, handshake_name(msg_type))
             if msg_type == HS_CERTIFICATE:
                 self._certificate(direction, _parse_certificate(body, self.tls13), env)
             elif msg_type == HS_SERVER_KEY_EXCHANGE and self.server_hello is not None:
@@ -709,7 +725,7 @@ class TlsSession:
                 self.session_ticket_issued = True
         except DecodeError as e:
             if msg_type in (HS_CLIENT_HELLO, HS_SERVER_HELLO):
-                self._step(direction, env, name)
+                self._step(direction, env, handshake_name(msg_type))
             self.sink.malformed("tls", env, e)
 
     def _client_hello(self, direction: int, hello: ClientHello, env: Envelope) -> None:
@@ -932,12 +948,12 @@ class TlsSession:
         version = None
         cipher = None
         if sh is not None:
-            version = _version_name(sh.version)
-            cipher = _cipher_name(sh.cipher_suite)
+            version = version_name(sh.version)
+            cipher = cipher_name(sh.cipher_suite)
         elif self.sslv2_server_hello is not None:
-            version = _version_name(0x0002)
+            version = version_name(0x0002)
             if self.sslv2_cipher is not None:
-                cipher = _cipher_name(self.sslv2_cipher)
+                cipher = cipher_name(self.sslv2_cipher)
         ske = self.server_key_exchange
         kx = kx_group = kx_signature = None
         kx_bits = None
@@ -956,8 +972,9 @@ class TlsSession:
         request = self.certificate_request
         last_ts = self.last_ts_ns if self.last_ts_ns is not None else start.ts_ns
         first_ts = self.first_env.ts_ns
-        encrypted_records = sum(s.encrypted_records for s in self.sides)
-        encrypted_bytes = sum(s.encrypted_bytes for s in self.sides)
+        first, second = self.sides
+        encrypted_records = first.encrypted_records + second.encrypted_records
+        encrypted_bytes = first.encrypted_bytes + second.encrypted_bytes
         self.sink.add(
             "tls",
             env,
@@ -1141,8 +1158,8 @@ _sha_cache: dict[bytes, str] = {}
 
 def _offered_versions(hello: ClientHello) -> list[str]:
     if hello.supported_versions:
-        return [_version_name(v) for v in hello.supported_versions if not is_grease(v)]
-    return [_version_name(hello.legacy_version)]
+        return [version_name(v) for v in hello.supported_versions if not is_grease(v)]
+    return [version_name(hello.legacy_version)]
 
 
 def _alpn(hello: ServerHello | None) -> str | None:

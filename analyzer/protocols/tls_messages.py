@@ -1,7 +1,8 @@
-"""TLS handshake messages, alerts and SSL 2.0 hellos: pure parsers, bytes in, dataclass out.
+"""TLS handshake messages, alerts and SSL 2.0 hellos: pure parsers, bytes in, values out.
 
 Each ``parse_*`` function takes the body of one message (the bytes after the 4-byte
-handshake header, or an SSL 2.0 record's payload) and returns a frozen dataclass, or raises
+handshake header, or an SSL 2.0 record's payload) and returns an immutable value (a frozen
+dataclass, or a NamedTuple for the messages of every handshake), or raises
 :class:`~analyzer.errors.DecodeError`. Nothing here knows about records, streams or
 connections (see :mod:`analyzer.protocols.tls` for those).
 
@@ -153,9 +154,12 @@ def _parse_extensions_checked(data: bytes) -> tuple[Extension, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class ClientHello:
-    """A ClientHello (TLS format or SSL 2.0 format), extensions decoded where known."""
+class ClientHello(NamedTuple):
+    """A ClientHello (TLS format or SSL 2.0 format), extensions decoded where known.
+
+    A NamedTuple, like the other messages every handshake has (ServerHello,
+    ServerKeyExchange): immutable like a frozen dataclass, and built several times faster
+    (a frozen dataclass sets each of its 21 fields through ``object.__setattr__``)."""
 
     legacy_version: int
     random: bytes
@@ -190,9 +194,9 @@ class ClientHello:
         return tuple(printable(p) for p in self.alpn)
 
 
-@dataclass(frozen=True)
-class ServerHello:
-    """A ServerHello (or HelloRetryRequest, told apart by its fixed random)."""
+class ServerHello(NamedTuple):
+    """A ServerHello (or HelloRetryRequest, told apart by its fixed random). A NamedTuple,
+    as :class:`ClientHello`."""
 
     legacy_version: int
     random: bytes
@@ -525,9 +529,9 @@ def parse_certificate(body: bytes, tls13: bool = False) -> CertificateChain:
     )
 
 
-@dataclass(frozen=True)
-class ServerKeyExchange:
-    """What a ServerKeyExchange says about the ephemeral key."""
+class ServerKeyExchange(NamedTuple):
+    """What a ServerKeyExchange says about the ephemeral key. A NamedTuple, as
+    :class:`ClientHello`."""
 
     #: The key exchange the cipher suite implies (see tls_names.key_exchange_of).
     key_exchange: str

@@ -14,6 +14,7 @@ compare equal to tshark's. A number missing from a table is shown in hex, never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 CIPHER_SUITES: Final[dict[int, str]] = {
@@ -773,6 +774,19 @@ def _hex(value: int, width: int = 4) -> str:
     return f"0x{value:0{width}x}"
 
 
+def _named(table: Mapping[int, str], value: int) -> str:
+    """``table``'s name for a 16-bit code point, else ``GREASE`` or hex.
+
+    The table is looked up first and the fallback built only on a miss: these run for
+    every suite, extension and group of every hello. Checking GREASE after the look-up
+    gives the same answers because no GREASE value is a key of any table (a test says so).
+    """
+    name = table.get(value)
+    if name is not None:
+        return name
+    return "GREASE" if is_grease(value) else _hex(value)
+
+
 def version_name(version: int) -> str:
     """``TLS 1.2``; TLS 1.3 drafts as ``TLS 1.3 draft 28``; anything else in hex."""
     name = VERSIONS.get(version)
@@ -790,40 +804,36 @@ def cipher_name(suite: int) -> str:
     if suite > 0xFFFF:
         if suite >> 16 == 0:
             return cipher_name(suite & 0xFFFF)
-        return SSL2_CIPHER_SPECS.get(suite, _hex(suite, 6))
-    if is_grease(suite):
-        return "GREASE"
-    return CIPHER_SUITES.get(suite, _hex(suite))
+        name = SSL2_CIPHER_SPECS.get(suite)
+        return name if name is not None else _hex(suite, 6)
+    return _named(CIPHER_SUITES, suite)
 
 
 def extension_name(ext: int) -> str:
-    if is_grease(ext):
-        return "GREASE"
-    return EXTENSIONS.get(ext, _hex(ext))
+    return _named(EXTENSIONS, ext)
 
 
 def alert_name(description: int) -> str:
-    return ALERTS.get(description, f"unknown_{description}")
+    name = ALERTS.get(description)
+    return name if name is not None else f"unknown_{description}"
 
 
 def alert_level_name(level: int) -> str:
-    return ALERT_LEVELS.get(level, f"unknown_{level}")
+    name = ALERT_LEVELS.get(level)
+    return name if name is not None else f"unknown_{level}"
 
 
 def handshake_name(msg_type: int) -> str:
-    return HANDSHAKE_TYPES.get(msg_type, f"handshake_type_{msg_type}")
+    name = HANDSHAKE_TYPES.get(msg_type)
+    return name if name is not None else f"handshake_type_{msg_type}"
 
 
 def group_name(group: int) -> str:
-    if is_grease(group):
-        return "GREASE"
-    return NAMED_GROUPS.get(group, _hex(group))
+    return _named(NAMED_GROUPS, group)
 
 
 def signature_scheme_name(scheme: int) -> str:
-    if is_grease(scheme):
-        return "GREASE"
-    return SIGNATURE_SCHEMES.get(scheme, _hex(scheme))
+    return _named(SIGNATURE_SCHEMES, scheme)
 
 
 def is_tls13(version: int) -> bool:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.errors import DecodeError, Malformed, Truncated
-from analyzer.protocols import tls_messages
+from analyzer.protocols import tls_messages, tls_names
 from analyzer.protocols.tls_messages import (
     describe_name,
     parse_alerts,
@@ -484,3 +484,43 @@ def test_extension_bodies_that_do_not_decode_are_listed_as_malformed(
     )
     hello = parse_client_hello(body)
     assert bool(hello.malformed_extensions) == malformed
+
+
+# -- names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["CIPHER_SUITES", "EXTENSIONS", "NAMED_GROUPS", "SIGNATURE_SCHEMES", "VERSIONS"],
+)
+def test_no_grease_value_is_a_key_of_a_name_table(table: str) -> None:
+    # The name functions look the table up before asking is_grease; that is only the same
+    # as asking first while no GREASE value (0x?A?A) has a name of its own.
+    names = getattr(tls_names, table)
+    assert [hex(v) for v in range(0x10000) if tls_names.is_grease(v) and v in names] == []
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        (tls_names.cipher_name, 0x002F, "TLS_RSA_WITH_AES_128_CBC_SHA"),
+        (tls_names.cipher_name, 0x1A1A, "GREASE"),
+        (tls_names.cipher_name, 0x1234, "0x1234"),
+        (tls_names.cipher_name, 0x010080, "SSL2_RC4_128_WITH_MD5"),
+        (tls_names.cipher_name, 0x123456, "0x123456"),
+        (tls_names.extension_name, 0xFAFA, "GREASE"),
+        (tls_names.extension_name, 0xFFFE, "0xfffe"),
+        (tls_names.group_name, 0x2A2A, "GREASE"),
+        (tls_names.group_name, 0x001D, "x25519"),
+        (tls_names.signature_scheme_name, 0x0A0A, "GREASE"),
+        (tls_names.signature_scheme_name, 0x0B0B, "0x0b0b"),
+        (tls_names.alert_name, 200, "unknown_200"),
+        (tls_names.alert_level_name, 3, "unknown_3"),
+        (tls_names.handshake_name, 99, "handshake_type_99"),
+        (tls_names.handshake_name, 11, "certificate"),
+    ],
+)
+def test_names_fall_back_to_grease_or_hex(
+    name: Callable[[int], str], value: int, expected: str
+) -> None:
+    assert name(value) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -96,6 +97,54 @@ def test_record_reader_on_random_bytes_only_raises_decode_error(data: bytes, v2:
     reader.sslv2_session = v2
     with contextlib.suppress(DecodeError):
         records_of(data, reader)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([20, 21, 22, 23]), st.binary(max_size=40)), max_size=6),
+    st.lists(st.integers(min_value=0, max_value=300), max_size=8),
+)
+def test_records_do_not_depend_on_how_the_stream_is_cut(
+    records: list[tuple[int, bytes]], cuts: list[int]
+) -> None:
+    # Whole records are read in place, a cut one is kept and completed by later bytes:
+    # every way of cutting the stream must give the records of reading it at once.
+    stream = b"".join(bytes([ct, 3, 3]) + len(p).to_bytes(2, "big") + p for ct, p in records)
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    reader = RecordReader()
+    got = []
+    for start, end in pairwise(bounds):
+        got += records_of(stream[start:end], reader)
+    assert got == [Record(ct, 0x0303, p) for ct, p in records]
+    assert reader.buffered == 0
+
+
+def test_reader_keeps_no_reference_to_a_fed_bytearray() -> None:
+    data = bytearray(ALERT_RECORD[:3])
+    reader = RecordReader()
+    reader.feed(data)  # type: ignore[arg-type]
+    data[:] = b"\x00" * 3  # the caller reuses its buffer
+    assert records_of(ALERT_RECORD[3:], reader) == [Record(21, 0x0301, bytes.fromhex("0230"))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=30)), max_size=6),
+    st.lists(st.integers(min_value=0, max_value=250), max_size=8),
+)
+def test_handshake_messages_do_not_depend_on_how_records_cut_them(
+    messages: list[tuple[int, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(bytes([t]) + len(body).to_bytes(3, "big") + body for t, body in messages)
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    reader = HandshakeReader()
+    got = []
+    for start, end in pairwise(bounds):
+        reader.feed(stream[start:end])
+        while (message := reader.next()) is not None:
+            got.append(message)
+    assert got == messages
+    assert reader.buffered == 0
 
 
 def test_handshake_message_spanning_records() -> None:
