@@ -323,13 +323,18 @@ def test_hostile_labels_are_escaped_as_in_zone_files() -> None:
 # ------------------------------------------------------------------ mDNS and LLMNR
 
 
+#: An mDNS response whose question has the unicast-response bit and whose answer the
+#: cache-flush bit, both in the class field.
+MDNS_ANSWER_WITH_CLASS_BITS = (
+    bytes.fromhex("0000 8400 0001 0001 0000 0000")
+    + wire_name("phone.local")
+    + bytes.fromhex("0001 8001")  # QU bit on the question
+    + record("phone.local", 1, bytes([10, 20, 0, 57]), rclass=0x8001)  # cache-flush
+)
+
+
 def test_mdns_unicast_response_and_cache_flush_bits_are_cleared() -> None:
-    data = (
-        bytes.fromhex("0000 8400 0001 0001 0000 0000")
-        + wire_name("phone.local")
-        + bytes.fromhex("0001 8001")  # QU bit on the question
-        + record("phone.local", 1, bytes([10, 20, 0, 57]), rclass=0x8001)  # cache-flush
-    )
+    data = MDNS_ANSWER_WITH_CLASS_BITS
     msg = parse_dns(data, mdns=True)
     assert msg.questions[0].qclass == 1
     assert msg.answers[0].as_dict()["class"] == "IN"
@@ -684,12 +689,7 @@ def test_a_repeated_message_gets_its_own_id_and_shares_its_records() -> None:
 
 
 def test_a_repeated_message_is_decoded_for_each_protocol() -> None:
-    data = (
-        bytes.fromhex("0000 8400 0001 0001 0000 0000")
-        + wire_name("phone.local")
-        + bytes.fromhex("0001 8001")  # QU bit on the question
-        + record("phone.local", 1, bytes([10, 20, 0, 57]), rclass=0x8001)  # cache-flush
-    )
+    data = MDNS_ANSWER_WITH_CLASS_BITS
     sink = Sink()
     add_message(sink, ENV, data, "dns")
     add_message(sink, ENV, data, "mdns")
