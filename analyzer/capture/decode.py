@@ -425,13 +425,17 @@ def address_text(hi: int, lo: int) -> str:
 
 
 def addresses_text(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
-    """:func:`address_text` for whole columns, formatting each distinct address once."""
-    if len(hi) == 0:
-        return np.empty(0, dtype=object)
-    pairs = np.stack([hi, lo], axis=1)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    text = np.array([address_text(int(h), int(lo_)) for h, lo_ in uniq.tolist()], dtype=object)
-    return text[inverse.ravel()]
+    """:func:`address_text` for whole columns, formatting each distinct address once
+    (a dict, not ``np.unique(axis=0)``: for the few hundred new flows of a batch the sort
+    of 128-bit rows cost more than the formatting it saved)."""
+    texts: dict[tuple[int, int], str] = {}
+    out = np.empty(len(hi), dtype=object)
+    for i, pair in enumerate(zip(hi.tolist(), lo.tolist(), strict=True)):
+        text = texts.get(pair)
+        if text is None:
+            text = texts[pair] = address_text(*pair)
+        out[i] = text
+    return out
 
 
 @dataclass(slots=True)

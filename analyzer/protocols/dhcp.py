@@ -34,6 +34,7 @@ from analyzer.protocols.registry import ProtocolModule
 
 SERVER_PORT = 67
 CLIENT_PORT = 68
+_PORTS = frozenset((SERVER_PORT, CLIENT_PORT))
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
 #: op(1) htype(1) hlen(1) hops(1) xid(4) secs(2) flags(2) ciaddr yiaddr siaddr giaddr(16)
 #: chaddr(16) sname(64) file(128): the fixed BOOTP header before the vendor area.
@@ -610,7 +611,7 @@ class DhcpDissector:
         self._cap_noted = False
 
     def wants(self, flow: FlowInfo) -> bool:
-        return bool({SERVER_PORT, CLIENT_PORT} & {flow.sport, flow.dport})
+        return flow.sport in _PORTS or flow.dport in _PORTS
 
     def datagram(self, env: Envelope, payload: bytes, sink: Sink) -> None:
         if self._sink is None or self._sink() is not sink:
