@@ -820,49 +820,37 @@ _NETLOGON_FIELDS = tuple(f.name for f in fields(NetlogonResponse))
 def _netlogon_name(data: bytes, buf: Buffer) -> str:
     """An RFC 1035 name, compression pointers relative to the response, backward only.
 
-    Read by direct indexing (eight names per CLDAP answer); the errors are those a Buffer
-    would raise."""
+    One cursor walks the labels and follows the pointers (eight names per CLDAP answer);
+    ``buf`` moves past the name as it stands in the response."""
     labels: list[str] = []
     size = 0  # characters of the name so far, one dot per label included
-    end = len(data)
-    pos = buf.position
+    cursor = Buffer(data, buf.position)
     jumped = False
     for _ in range(MAX_NAME_POINTERS):
         while True:
-            if pos >= end:
-                raise Truncated(f"need 1 bytes at offset {pos}, have {end - pos}", offset=pos)
-            length = data[pos]
+            pos = cursor.position
+            length = cursor.pull_u8()
             if length == 0:
                 if not jumped:
                     buf.seek(pos + 1)
                 return ".".join(labels)
             if length & 0xC0 == 0xC0:
-                if pos + 1 >= end:
-                    raise Truncated(
-                        f"need 1 bytes at offset {pos + 1}, have {end - pos - 1}", offset=pos + 1
-                    )
-                target = ((length & 0x3F) << 8) | data[pos + 1]
+                target = ((length & 0x3F) << 8) | cursor.pull_u8()
                 if target >= pos:
                     raise Malformed("netlogon name pointer does not point backwards", offset=pos)
                 if not jumped:
                     buf.seek(pos + 2)
                 jumped = True
-                pos = target
+                cursor.seek(target)
                 break
             if length & 0xC0:
                 raise Malformed(f"netlogon label length byte {length:#x}", offset=pos)
-            if pos + 1 + length > end:
-                raise Truncated(
-                    f"need {length} bytes at offset {pos + 1}, have {end - pos - 1}",
-                    offset=pos + 1,
-                )
-            label = data[pos + 1 : pos + 1 + length].decode("utf-8", "backslashreplace")
+            label = cursor.pull_bytes(length).decode("utf-8", "backslashreplace")
             labels.append(label)
             size += len(label) + 1
             if size > 255:
                 raise Malformed("netlogon name longer than 255", offset=pos)
-            pos += 1 + length
-    raise Malformed("netlogon name pointer chain too long", offset=pos)
+    raise Malformed("netlogon name pointer chain too long", offset=cursor.position)
 
 
 def _utf16z(buf: Buffer) -> str:
