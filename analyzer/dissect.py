@@ -13,7 +13,7 @@ nobody claims it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from analyzer.capture.pipeline import FlowInfo
 from analyzer.capture.tcp import StreamClosed, StreamData, StreamGap
@@ -123,10 +123,7 @@ class _StreamHandler:
             env = self.last_env = Envelope.of(self.flow, direction, event.last_frame, int(event.ts))
             if session is None:
                 return self._sniff(direction, event.data, env)
-            try:
-                return bool(session.data(direction, event.data, env))
-            except DecodeError as e:
-                return self._abandon(env, e)
+            return self._call(env, session.data, direction, event.data, env)
         if session is None:
             # Nothing to sniff in a gap or a close; a session claimed later starts from
             # data, whose envelope replaces any made here, so none is made.
@@ -136,10 +133,7 @@ class _StreamHandler:
             env = self.last_env = Envelope.of(
                 self.flow, event.direction, event.frame, last.ts_ns if last is not None else 0
             )
-            try:
-                return bool(session.gap(event.direction, event.length, env))
-            except DecodeError as e:
-                return self._abandon(env, e)
+            return self._call(env, session.gap, event.direction, event.length, env)
         assert isinstance(event, StreamClosed)
         ts_ns = int(event.ts)
         env = self.last_env = Envelope.of(self.flow, event.direction, event.frame, ts_ns)
@@ -170,18 +164,22 @@ class _StreamHandler:
                 assert session is not None
                 # Replay everything seen so far, both directions, in arrival order.
                 pending, self.pending = self.pending, []
-                for d, chunk, penv in pending:
-                    try:
-                        if not session.data(d, chunk, penv):
-                            return False
-                    except DecodeError as e:
-                        return self._abandon(penv, e)
-                return True
+                return all(
+                    self._call(penv, session.data, d, chunk, penv) for d, chunk, penv in pending
+                )
             # A sniffer still undecided after SNIFF_BYTES has had its chance.
             if verdict is None and len(head) < SNIFF_BYTES:
                 undecided.append(dissector)
         self.candidates = undecided
         return bool(undecided)
+
+    def _call(self, env: Envelope, method: Callable[..., object], *args: object) -> bool:
+        """A session method's answer (False: no more wanted); a DecodeError abandons the
+        flow. A bound method and its arguments, not a closure per event."""
+        try:
+            return bool(method(*args))
+        except DecodeError as e:
+            return self._abandon(env, e)
 
     def _abandon(self, env: Envelope, error: DecodeError) -> bool:
         """The session raised: report it and let the flow go."""
