@@ -119,6 +119,33 @@ def _parse_header(buf: Buffer, max_length: int) -> Header:
     return Header(cls, constructed, number, length, offset, buf.position - offset)
 
 
+def plain_header(data: bytes, pos: int, end: int, max_length: int) -> tuple[int, int, int] | None:
+    """(identifier octet, content start, content end) of the element at ``pos`` when its
+    header is in the plain form, else None; the checked parse then gives the precise answer.
+
+    Plain: a low tag number, a definite length of at most 4 octets within ``max_length``,
+    the header complete before ``end`` (the contents need not be). Nearly every element of
+    real traffic is plain, and this is the header parse by direct indexing, without a
+    Buffer or a :class:`Header`, that the hot paths (LDAP framing, BerReader) take first.
+    """
+    if pos + 2 > end:
+        return None
+    ident = data[pos]
+    if ident & 0x1F == 0x1F:
+        return None  # high tag number form
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F  # 0: indefinite form; 0x7f: reserved 0xff
+        if not 0 < count <= 4 or pos + count > end:
+            return None
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if length > max_length:
+        return None
+    return ident, pos, pos + length
+
+
 def parse_header(data: bytes, offset: int = 0, *, max_length: int = MAX_LENGTH) -> Header:
     """The TLV header at ``offset`` (Truncated if the header itself is incomplete)."""
     return _parse_header(Buffer(data, offset), max_length)
@@ -130,19 +157,9 @@ def element_size(data: bytes, offset: int = 0, *, max_length: int = MAX_LENGTH) 
 
     Raises Malformed for a header that can never become valid (indefinite length, too long).
     """
-    # Fast path (one call per LDAP PDU): a one-octet tag and a definite length of at
-    # most 4 octets, all present; anything else goes through the checked parse below.
-    n = len(data)
-    if offset + 2 <= n and data[offset] & 0x1F != 0x1F:
-        first = data[offset + 1]
-        if first < 0x80:
-            if first <= max_length:
-                return 2 + first
-        elif 0x81 <= first <= 0x84 and offset + 2 + (first & 0x7F) <= n:
-            count = first & 0x7F
-            length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
-            if length <= max_length:
-                return 2 + count + length
+    plain = plain_header(data, offset, len(data), max_length)
+    if plain is not None:
+        return plain[2] - offset
     try:
         header = parse_header(data, offset, max_length=max_length)
     except Truncated:
@@ -173,9 +190,9 @@ class BerReader:
     context manager plus a Buffer call per octet cost several microseconds per element.
     So the reader keeps its own ``(data, position, end)`` and a stack of enclosing ends,
     ``constructed()`` returns the reader itself (whose ``__exit__`` pops the stack), and
-    every read first tries the fast path (:meth:`_next`, inlined in ``constructed`` and
-    ``read_primitive``), a header parse by direct indexing that accepts only the plain
-    case (one-octet tag, definite length within the caps, everything present). Anything
+    every read first tries the fast path (:func:`plain_header`), a header parse by
+    direct indexing that accepts only the plain case (one-octet tag, definite length
+    within the caps). Anything
     else takes the slow path: the checked :func:`_parse_header` on a Buffer, which raises
     the precise error. Both paths accept exactly the same input (tests/protocols/test_ber.py
     checks them against each other).
@@ -213,29 +230,9 @@ class BerReader:
         return len(self._outer)
 
     def _next(self) -> tuple[int, int, int] | None:
-        """The fast path: (identifier octet, content start, content end) of the next
-        element when its header is in the plain form (low tag number, definite length of
-        at most 4 octets, within ``max_length``, header complete before the end); None
-        otherwise, and then the caller takes the checked slow path. Consumes nothing, and
-        does not check that the contents are all there (callers do, as they need)."""
-        data = self._data
-        pos = self._pos
-        if pos + 2 > self._end:
-            return None
-        ident = data[pos]
-        if ident & 0x1F == 0x1F:
-            return None  # high tag number form
-        length = data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            count = length & 0x7F  # 0: indefinite form; 0x7f: reserved 0xff
-            if not 0 < count <= 4 or pos + count > self._end:
-                return None
-            length = int.from_bytes(data[pos : pos + count], "big")
-            pos += count
-        if length > self.max_length:
-            return None
-        return ident, pos, pos + length
+        """:func:`plain_header` of the next element (consumes nothing; callers check that
+        the contents are all there, as they need)."""
+        return plain_header(self._data, self._pos, self._end, self.max_length)
 
     def _header(self) -> Header:
         """Consume the next header: the fast path, else the checked parse (precise errors)."""
@@ -321,28 +318,15 @@ class BerReader:
         return header
 
     def _plain(self, cls: int, number: int, form: int) -> tuple[int, int] | None:
-        """(content start, content end) of the next element if it is in the plain form,
-        else None for the checked path (:meth:`_expect`) to take or refuse it.
-
-        Plain: this tag in one identifier octet (``form`` 0x20 for constructed), a
-        definite length of at most four octets, the content all present and under the
-        length cap. Nearly every element of real traffic is, and this is :meth:`_next`'s
-        work without building a :class:`Header`.
-        """
-        data, pos, end = self._data, self._pos, self._end
-        if number >= 0x1F or pos + 2 > end or data[pos] != (cls << 6) | form | number:
+        """(content start, content end) of the next element if it is plain (:meth:`_next`),
+        has this tag (``form`` 0x20 for constructed) and its contents are all present;
+        else None, for the checked path (:meth:`_expect`) to take or refuse it."""
+        if number >= 0x1F:
             return None
-        length = data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if not 0 < count <= 4 or pos + count > end:
-                return None
-            length = int.from_bytes(data[pos : pos + count], "big")
-            pos += count
-        if pos + length > end or length > self.max_length:
+        head = self._next()
+        if head is None or head[0] != (cls << 6) | form | number or head[2] > self._end:
             return None
-        return pos, pos + length
+        return head[1], head[2]
 
     def constructed(self, cls: int = UNIVERSAL, number: int = SEQUENCE) -> BerReader:
         """Enter the next element, which must be constructed with this tag; use as
@@ -413,21 +397,9 @@ class BerReader:
 
     def read_octets_list(self, cls: int = UNIVERSAL, number: int = OCTET_STRING) -> list[bytes]:
         """Every remaining element, each an OCTET STRING (or the given tag): the contents
-        of a SET OF / SEQUENCE OF strings, read in one tight loop."""
+        of a SET OF / SEQUENCE OF strings."""
         out = []
-        data = self._data
-        end = self._end
-        ident = (cls << 6) | number if number < 0x1F else -1
-        while self._pos < end:
-            pos = self._pos
-            # The plain one-octet-length case inline; anything else via read_primitive.
-            if pos + 2 <= end and data[pos] == ident:
-                length = data[pos + 1]
-                stop = pos + 2 + length
-                if length < 0x80 and stop <= end and length <= self.max_length:
-                    out.append(data[pos + 2 : stop])
-                    self._pos = stop
-                    continue
+        while self._pos < self._end:
             out.append(self.read_primitive(cls, number))
         return out
 

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from analyzer.capture.pipeline import FlowInfo
 from analyzer.errors import DecodeError, Malformed, Truncated, Weird
 from analyzer.protocols.base import Column, Envelope, Schema, Sink
+from analyzer.protocols.ber import plain_header
 from analyzer.protocols.registry import ProtocolModule
 
 #: TCP ports claimed without looking at the payload; any other port is claimed by content.
@@ -706,15 +707,10 @@ def media_type(content_type: str | None) -> str | None:
 
 def _der_length(data: bytes, at: int) -> int | None:
     """Total length of the DER SEQUENCE at ``at`` (tag, length and content), or None."""
-    if len(data) < at + 2 or data[at] != 0x30:
+    plain = plain_header(data, at, len(data), 1 << 32)
+    if plain is None or plain[0] != 0x30:
         return None
-    first = data[at + 1]
-    if first < 0x80:
-        return 2 + first
-    n = first & 0x7F
-    if n == 0 or n > 4 or len(data) < at + 2 + n:
-        return None
-    return 2 + n + int.from_bytes(data[at + 2 : at + 2 + n], "big")
+    return plain[2] - at
 
 
 def _quiet(parse: Callable[[bytes], list[bytes]]) -> Callable[[bytes], list[bytes]]:
