@@ -42,7 +42,7 @@ from analyzer.pki.catalogue import (
     iso_s,
     printable,
 )
-from analyzer.protocols.base import Column, Schema
+from analyzer.protocols.base import Column, Schema, epoch_ns
 
 #: Longest path built (leaf included); longer ones are cut with a problem.
 MAX_PATH_LENGTH = 10
@@ -883,7 +883,7 @@ class DnsNames:
         # its answers (compared with ``==``), besides its time and client.
         last: dict[str | None, _Answer] = {}
         for ts_ns, client, qname, answers in zip(
-            _epoch_ns(dns["ts"].iloc[rows]),
+            epoch_ns(dns["ts"].iloc[rows]),
             dns["dst"].iloc[rows].tolist(),
             dns["qname"].iloc[rows].tolist(),
             dns["answers"].iloc[rows].tolist(),
@@ -997,18 +997,6 @@ def _text_in(column: pd.Series, values: Sequence[str]) -> npt.NDArray[np.bool_]:
     else:
         mask = column.astype("string").isin(values).to_numpy(dtype=bool, na_value=False)
     return np.asarray(mask, dtype=np.bool_)
-
-
-def _epoch_ns(times: pd.Series) -> list[int | None]:
-    """``pd.Timestamp(t).value`` per time (None where missing), taken from the column's
-    integers when it holds datetimes."""
-    if not pd.api.types.is_datetime64_any_dtype(times.dtype):
-        return [None if t is None or pd.isna(t) else int(pd.Timestamp(t).value) for t in times]
-    in_ns = times.dt.as_unit("ns")
-    out: list[int | None] = list(in_ns.array.asi8.tolist())
-    for i in np.flatnonzero(in_ns.isna().to_numpy()):
-        out[i] = None
-    return out
 
 
 def _fold(name: str) -> str:

@@ -35,7 +35,7 @@ import pandas as pd
 from analyzer.capture.pipeline import FlowInfo
 from analyzer.collector import collector_paused
 from analyzer.errors import DecodeError, Malformed, Truncated, Weird
-from analyzer.protocols.base import Column, Envelope, Schema, Sink
+from analyzer.protocols.base import Column, Envelope, Schema, Sink, epoch_ns
 from analyzer.protocols.buffer import Buffer
 from analyzer.protocols.registry import ProtocolModule
 
@@ -1203,7 +1203,7 @@ def _match(dns: pd.DataFrame) -> list[dict[str, Any]]:
     # (itertuples, .iloc) would cost several times the matching itself.
     columns = zip(
         view["frame"].tolist(),
-        view["ts"].dt.as_unit("ns").array.asi8.tolist(),
+        epoch_ns(view["ts"]),
         view["flow"].tolist(),
         view["src"].tolist(),
         view["sport"].tolist(),
