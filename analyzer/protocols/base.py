@@ -18,11 +18,11 @@ turns events into rows.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from operator import itemgetter
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -277,9 +277,16 @@ def _columns_of(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str
     return columns
 
 
+_State = TypeVar("_State")
+
+
 @dataclass
 class Sink:
-    """Collects the rows, anomalies and certificates produced by dissectors."""
+    """Collects the rows, anomalies and certificates produced by dissectors.
+
+    One Sink serves one analysis; dissector objects are shared by all of them, so what a
+    dissector learns that outlives one datagram is kept here (:meth:`state`).
+    """
 
     weird: list[Weird] = field(default_factory=list)
     weird_counts: Counter[str] = field(default_factory=Counter)
@@ -287,6 +294,21 @@ class Sink:
     certificates: list[dict[str, Any]] = field(default_factory=list)
     _tables: dict[str, _TableRows] = field(default_factory=dict)
     _certificate_ders: dict[bytes, bytes] = field(default_factory=dict)
+    _states: dict[str, Any] = field(default_factory=dict)
+
+    def state(self, owner: str, make: Callable[[], _State]) -> _State:
+        """This analysis's state of dissector ``owner`` (its name), made on first use.
+
+        >>> sink = Sink()
+        >>> seen = sink.state("demo", dict)
+        >>> seen["x"] = 1
+        >>> sink.state("demo", dict), Sink().state("demo", dict)
+        ({'x': 1}, {})
+        """
+        found = self._states.get(owner)
+        if found is None:
+            found = self._states[owner] = make()
+        return found
 
     def add(self, table: str, env: Envelope | None, **values: Any) -> None:
         """Append one row to ``table``: the envelope's fields, then ``values`` (a value

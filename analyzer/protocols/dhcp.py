@@ -18,10 +18,9 @@ what it asked for and what it was told).
 from __future__ import annotations
 
 import socket
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -595,42 +594,42 @@ CLIENTS_SCHEMA = Schema(
 )
 
 
+@dataclass
+class _VendorClasses:
+    """What one analysis remembers for option 43: (client MAC, xid) -> the vendor class
+    the client sent, because a server's reply decodes option 43 by the request's vendor
+    class and often lacks option 60 itself."""
+
+    by_request: OrderedDict[tuple[str | None, int], str] = field(default_factory=OrderedDict)
+    cap_noted: bool = False
+
+    def governing(self, msg: DhcpMessage, own: str | None) -> str | None:
+        """The vendor class option 43 of ``msg`` is decoded by (``own``: its option 60)."""
+        key = (msg.client_mac, msg.xid)
+        if msg.op == 1:
+            if own is not None:
+                self.by_request[key] = own
+                self.by_request.move_to_end(key)
+            return own
+        return self.by_request.get(key, own)
+
+
 class DhcpDissector:
     """Datagram dissector for UDP 67/68 (client-server and relay-server alike).
 
-    Keeps one small map per analysis, (client MAC, xid) -> vendor class the client sent,
-    because a server's reply decodes option 43 by the request's vendor class and often
-    lacks option 60 itself. The map is reset when a new analysis (a new Sink) begins.
+    Stateless itself: the vendor classes of one analysis live in its Sink.
     """
 
     name: ClassVar[str] = "dhcp"
-
-    def __init__(self) -> None:
-        self._sink: weakref.ref[Sink] | None = None
-        self._vendor_classes: OrderedDict[tuple[str | None, int], str] = OrderedDict()
-        self._cap_noted = False
 
     def wants(self, flow: FlowInfo) -> bool:
         return flow.sport in _PORTS or flow.dport in _PORTS
 
     def datagram(self, env: Envelope, payload: bytes, sink: Sink) -> None:
-        if self._sink is None or self._sink() is not sink:
-            self._sink = weakref.ref(sink)
-            self._vendor_classes.clear()
-            self._cap_noted = False
         msg = parse_dhcp(payload)
         for problem in msg.problems:
             sink.note(Weird("dhcp_option_problem", env.frame, env.flow, problem))
         sink.add("dhcp", env, **self._row(msg, env, sink))
-
-    def _vendor_class_for_43(self, msg: DhcpMessage, own: str | None) -> str | None:
-        key = (msg.client_mac, msg.xid)
-        if msg.op == 1:
-            if own is not None:
-                self._vendor_classes[key] = own
-                self._vendor_classes.move_to_end(key)
-            return own
-        return self._vendor_classes.get(key, own)
 
     def _row(self, msg: DhcpMessage, env: Envelope, sink: Sink) -> dict[str, Any]:
         def decoded(code: int, decode: Any) -> Any:
@@ -645,11 +644,12 @@ class DhcpDissector:
                 return None
 
         vendor_class = decoded(60, text)
-        governing = self._vendor_class_for_43(msg, vendor_class)
-        if len(self._vendor_classes) > MAX_VENDOR_CLASS_ENTRIES:
-            self._vendor_classes.popitem(last=False)
-            if not self._cap_noted:
-                self._cap_noted = True
+        remembered = sink.state(self.name, _VendorClasses)
+        governing = remembered.governing(msg, vendor_class)
+        if len(remembered.by_request) > MAX_VENDOR_CLASS_ENTRIES:
+            remembered.by_request.popitem(last=False)
+            if not remembered.cap_noted:
+                remembered.cap_noted = True
                 sink.note(
                     Weird(
                         "dhcp_vendor_class_map_full",

@@ -400,6 +400,20 @@ def test_vendor_class_memory_does_not_leak_into_the_next_analysis() -> None:
     assert later.rows["dhcp"][0]["vendor_specific"] is None
 
 
+def test_analyses_interleaved_through_one_dissector_keep_their_own_vendor_classes() -> None:
+    # Two analyses at once (threads, a notebook), one shared dissector: each reply is
+    # decoded by the requests its own analysis saw.
+    d = DhcpDissector()
+    first, second = Sink(), Sink()
+    reply_env = env(2, "10.1.0.10", 67, 68)
+    d.datagram(env(1), inform(0x77, b"MS-UC-Client", b"\x2b"), first)
+    d.datagram(env(1), inform(0x88, b"MS-UC-Client", b"\x2b"), second)
+    d.datagram(reply_env, ack(0x77, opt(43, MS_UC_43)), first)
+    d.datagram(reply_env, ack(0x77, opt(43, MS_UC_43)), second)
+    assert first.rows["dhcp"][1]["vendor_specific_class"] == "MS-UC-Client"
+    assert second.rows["dhcp"][1]["vendor_specific"] is None
+
+
 def test_vendor_class_memory_is_bounded_and_says_so() -> None:
     d = DhcpDissector()
     sink = Sink()
