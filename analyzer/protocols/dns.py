@@ -1089,61 +1089,39 @@ RETRANSMISSION_WINDOW_S = 10.0
 MDNS_GROUPS = {"224.0.0.251", "ff02::fb"}
 
 
-#: A transaction while queries and responses are matched: its ``dns_transactions`` row
-#: (the columns but latency_s and answered, filled in at the end) plus ``last_query_ts``.
-#: A plain dict rather than an object turned into a row later: one allocation less per
-#: transaction, and a capture has one per query.
-_Transaction = dict[str, Any]
+#: A transaction while queries and responses are matched: a list (a capture has one per
+#: query, so the cheapest container) whose slots are the ``dns_transactions`` columns but
+#: latency_s and answered, in this order, then the time of the last copy of the query.
+_Transaction = list[Any]
+_SLOTS = (
+    "protocol", "transport", "flow", "client", "server", "id", "qname", "qtype",
+    "query_frame", "query_ts", "response_frame", "response_ts", "retransmissions", "rcode",
+    "answers", "frames",
+)  # fmt: skip
+(
+    _PROTOCOL, _TRANSPORT, _FLOW, _CLIENT, _SERVER, _ID, _QNAME, _QTYPE, _QUERY_FRAME,
+    _QUERY_TS, _RESPONSE_FRAME, _RESPONSE_TS, _RETRANSMISSIONS, _RCODE, _ANSWERS, _FRAMES,
+    _LAST_QUERY_TS,
+) = range(len(_SLOTS) + 1)  # fmt: skip
 
 
-def _transaction(
-    protocol: str,
-    transport: str,
-    flow: int,
-    client: str,
-    server: str,
-    ident: int,
-    qname: str | None,
-    qtype: str | None,
-    frame: int,
-    ts: int,
-    *,
-    response: bool = False,
-    rcode: str | None = None,
-    answers: list[str] | None = None,
-) -> _Transaction:
-    """A transaction seen first by its query (or by its response, when ``response``)."""
-    return {
-        "protocol": protocol,
-        "transport": transport,
-        "flow": flow,
-        "client": client,
-        "server": server,
-        "id": ident,
-        "qname": qname,
-        "qtype": qtype,
-        "query_frame": None if response else frame,
-        "query_ts": None if response else ts,
-        "last_query_ts": 0 if response else ts,
-        "response_frame": frame if response else None,
-        "response_ts": ts if response else None,
-        "retransmissions": 0,
-        "rcode": rcode,
-        "answers": [] if answers is None else answers,
-        "frames": [frame],
-    }
-
-
-def _finish(txn: _Transaction) -> _Transaction:
-    """The row of a transaction: its state with latency_s and answered."""
-    del txn["last_query_ts"]
-    answered = txn["response_frame"] is not None
-    latency = None
-    if answered and txn["query_ts"] is not None and txn["response_ts"] is not None:
-        latency = (txn["response_ts"] - txn["query_ts"]) / 1e9
-    txn["latency_s"] = latency
-    txn["answered"] = answered
-    return txn
+def _transactions_table(done: list[_Transaction]) -> pd.DataFrame:
+    """The ``dns_transactions`` table of the matched transactions, in creation order."""
+    if not done:
+        return TRANSACTIONS_SCHEMA.frame([])
+    # Every slot but the last (the last query's time) is a column.
+    slots = zip(*done, strict=True)
+    columns: dict[str, Sequence[Any]] = dict(zip(_SLOTS, slots, strict=False))
+    columns["answered"] = [t[_RESPONSE_FRAME] is not None for t in done]
+    columns["latency_s"] = [
+        (t[_RESPONSE_TS] - t[_QUERY_TS]) / 1e9
+        if t[_RESPONSE_FRAME] is not None
+        and t[_QUERY_TS] is not None
+        and t[_RESPONSE_TS] is not None
+        else None
+        for t in done
+    ]
+    return TRANSACTIONS_SCHEMA.from_columns(columns, len(done))
 
 
 def _questions_of(
@@ -1186,11 +1164,11 @@ def derive_transactions(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFra
     # The matching allocates a few small containers per row (never a cycle): without the
     # pause, collections scanning the capture's tables took 40% of its time.
     with collector_paused():
-        return {"dns_transactions": TRANSACTIONS_SCHEMA.frame(_match(dns))}
+        return {"dns_transactions": _transactions_table(_match(dns))}
 
 
-def _match(dns: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of ``dns_transactions`` (see :func:`derive_transactions`)."""
+def _match(dns: pd.DataFrame) -> list[_Transaction]:
+    """The transactions of ``dns_transactions`` (see :func:`derive_transactions`)."""
     # Time order, not frame order: a capture merged from two taps can list a response
     # before its query.
     view = dns.sort_values(["ts", "frame"], kind="stable")
@@ -1209,8 +1187,8 @@ def _match(dns: pd.DataFrame) -> list[dict[str, Any]]:
         view["sport"].tolist(),
         view["dst"].tolist(),
         view["dport"].tolist(),
-        [str(v) for v in view["transport"].tolist()],
-        [str(v) for v in view["protocol"].tolist()],
+        _texts(view["transport"]),
+        _texts(view["protocol"]),
         view["id"].tolist(),
         view["response"].tolist(),
         _texts(view["rcode"]),
@@ -1226,7 +1204,10 @@ def _match(dns: pd.DataFrame) -> list[dict[str, Any]]:
     ) in columns:  # fmt: skip
         frame, ident = int(frame), int(ident)
         conn = flow if transport == "tcp" else None
-        asked = [(qname, qtype)] if questions is None else _questions_of(questions, qname, qtype)
+        if type(questions) is list and len(questions) == 1:  # the common case, inline
+            asked = [(questions[0]["name"], questions[0]["type"])]
+        else:
+            asked = _questions_of(questions, qname, qtype)
         if not response:
             endpoint = (transport, conn, src, sport, ident)
             for name, rtype in asked:
@@ -1234,31 +1215,23 @@ def _match(dns: pd.DataFrame) -> list[dict[str, Any]]:
                 txn = pending.get(key)
                 if (
                     txn is not None
-                    and txn["response_frame"] is None
-                    and (ts - txn["last_query_ts"]) <= window_ns
+                    and txn[_RESPONSE_FRAME] is None
+                    and (ts - txn[_LAST_QUERY_TS]) <= window_ns
                 ):
-                    txn["retransmissions"] += 1
-                    txn["last_query_ts"] = ts
-                    txn["frames"].append(frame)
+                    txn[_RETRANSMISSIONS] += 1
+                    txn[_LAST_QUERY_TS] = ts
+                    txn[_FRAMES].append(frame)
                     continue
-                txn = _transaction(
-                    protocol,
-                    transport,
-                    int(flow),
-                    str(src),
-                    str(dst),
-                    ident,
-                    name,
-                    rtype,
-                    frame,
-                    ts,
-                )
+                txn = [
+                    protocol, transport, int(flow), str(src), str(dst), ident, name, rtype,
+                    frame, ts, None, None, 0, None, [], [frame], ts,
+                ]  # fmt: skip
                 pending[key] = by_id[endpoint] = txn
                 done.append(txn)
                 if protocol == "mdns" and name is not None and rtype is not None:
                     mdns_pending.setdefault((name.lower(), rtype), []).append(txn)
             continue
-        answers = [a["data"] for a in records] if isinstance(records, list) else []
+        answers = [a["data"] for a in records] if type(records) is list else []
         endpoint = (transport, conn, dst, dport, ident)
         matched: list[_Transaction] = []
         for name, rtype in asked:
@@ -1267,25 +1240,26 @@ def _match(dns: pd.DataFrame) -> list[dict[str, Any]]:
                 matched.append(txn)
         if not matched:
             txn = by_id.get(endpoint)
-            if txn is not None and txn["response_frame"] is None:
+            if txn is not None and txn[_RESPONSE_FRAME] is None:
                 matched.append(txn)
         if not matched and protocol == "mdns" and str(dst) in MDNS_GROUPS:
             matched = _mdns_match(mdns_pending, records)
         for txn in matched:
-            txn["frames"].append(frame)
-            if txn["response_frame"] is None:
-                txn["response_frame"], txn["response_ts"] = frame, ts
-                txn["server"] = str(src)
-                txn["rcode"] = rcode
-                txn["answers"] = answers
+            txn[_FRAMES].append(frame)
+            if txn[_RESPONSE_FRAME] is None:
+                txn[_RESPONSE_FRAME], txn[_RESPONSE_TS] = frame, ts
+                txn[_SERVER] = str(src)
+                txn[_RCODE] = rcode
+                txn[_ANSWERS] = answers
         if not matched and protocol != "mdns":
             name, rtype = asked[0]
-            txn = _transaction(
-                protocol, transport, int(flow), str(dst), str(src), ident, name, rtype, frame, ts,
-                response=True, rcode=rcode, answers=answers,
+            done.append(
+                [
+                    protocol, transport, int(flow), str(dst), str(src), ident, name, rtype,
+                    None, None, frame, ts, 0, rcode, answers, [frame], 0,
+                ]
             )  # fmt: skip
-            done.append(txn)
-    return [_finish(txn) for txn in done]
+    return done
 
 
 def _mdns_match(
@@ -1298,7 +1272,7 @@ def _mdns_match(
             waiting = pending.get((str(record["name"]).lower(), qtype))
             while waiting:
                 txn = waiting.pop(0)
-                if txn["response_frame"] is None:
+                if txn[_RESPONSE_FRAME] is None:
                     return [txn]
     return []
 
