@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -49,9 +49,12 @@ ETHERTYPE_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FlowInfo:
-    """What a consumer is told about a new flow to decide whether it wants it."""
+class FlowInfo(NamedTuple):
+    """What a consumer is told about a new flow to decide whether it wants it.
+
+    A NamedTuple: one is made per flow (30k on the benchmark capture), at a quarter of
+    the cost of a frozen dataclass.
+    """
 
     flow: int
     transport: str
