@@ -309,11 +309,11 @@ class _Run:
                 payload = buf[start:stop] if start >= 0 else b""
             conn = connections.get(fid)
             if conn is None:
-                keep = [
-                    h
-                    for h in handlers
-                    if guard(frame, fid, h.datagram, frame, ts_ns, towards, payload)
-                ]
+                # Nearly always every handler wants more: no new list for them then.
+                keep = handlers
+                for h in handlers:
+                    if not guard(frame, fid, h.datagram, frame, ts_ns, towards, payload):
+                        keep = [k for k in keep if k is not h]
             else:
                 events = conn.segment(frame, ts_ns, towards, seq, ack, flags, payload, window)
                 keep = self._deliver(fid, handlers, events, frame) if events else handlers
@@ -331,7 +331,9 @@ class _Run:
             if isinstance(event, Weird):
                 self.note(event)
                 continue
-            keep = [h for h in keep if self._guard(frame, fid, h.stream, event)]
+            for h in keep:
+                if not self._guard(frame, fid, h.stream, event):
+                    keep = [k for k in keep if k is not h]
             if not keep:
                 break
         return keep
