@@ -3,7 +3,9 @@
 >>> import analyzer
 >>> analyzer.__version__
 '0.1.0'
->>> analysis = analyzer.analyze("samples/cx700-logon-loop.pcapng")  # doctest: +SKIP
+>>> analysis = analyzer.analyze("samples/cx700-logon-loop.pcapng")
+>>> analysis.result.stats.packets, len(analysis.tls)
+(3056, 16)
 """
 
 from __future__ import annotations

@@ -3,8 +3,12 @@
 Exit codes: 0 success (damage in the capture is reported, not an error), 2 unusable input
 (missing, empty or not a capture), 130 interrupted. Bad input never prints a traceback.
 
->>> main(["--version"])  # doctest: +SKIP
+>>> try:
+...     main(["--version"])
+... except SystemExit as done:
+...     print("exit status", done.code)
 analyzer 0.1.0
+exit status 0
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ The format is recognised by magic bytes, never by the file name, and compression
 bzip2, xz, zstd) is peeled off first, so ``trace.pcapng.gz`` and ``trace.bin`` both work.
 
 >>> from analyzer.capture.readers import open_capture
->>> with open_capture("samples/cx700-logon-loop.pcapng") as capture:  # doctest: +SKIP
+>>> with open_capture("samples/cx700-logon-loop.pcapng") as capture:
 ...     for batch in capture.batches():
 ...         print(batch.first_frame, len(batch))
+1 3056
 """
 
 from __future__ import annotations
