@@ -54,20 +54,17 @@ class Envelope(NamedTuple):
     @staticmethod
     def of(flow: FlowInfo, direction: int, frame: int, ts_ns: int) -> Envelope:
         """The envelope of bytes sent in ``direction`` (0 = from the flow's originator)."""
+        # tuple.__new__ directly: the NamedTuple constructor is one more Python call, and
+        # this runs for every datagram and every stream event.
+        f = flow
         if direction == 0:
-            return Envelope(
-                ts_ns,
-                frame,
-                flow.flow,
-                flow.src,
-                flow.sport,
-                flow.dst,
-                flow.dport,
-                flow.transport,
-            )
-        return Envelope(
-            ts_ns, frame, flow.flow, flow.dst, flow.dport, flow.src, flow.sport, flow.transport
-        )
+            fields = (ts_ns, frame, f.flow, f.src, f.sport, f.dst, f.dport, f.transport)
+        else:
+            fields = (ts_ns, frame, f.flow, f.dst, f.dport, f.src, f.sport, f.transport)
+        return _new_envelope(Envelope, fields)
+
+
+_new_envelope = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
