@@ -279,19 +279,13 @@ def _alpn(data: bytes) -> tuple[bytes, ...]:
 
 
 def _key_share_groups(data: bytes) -> tuple[int, ...]:
-    # KeyShareClientHello: 2-byte length, then entries of group(2) + 2-byte-length key.
+    # KeyShareClientHello: 2-byte length, then entries of group(2) + 2-byte-length key,
+    # laid out as extensions are (type(2) + 2-byte-length body): one walk serves both.
     items = _vector(data, 2)
-    out = []
-    pos, end = 0, len(items)
-    while pos < end:
-        if pos + 4 > end:
-            raise Truncated("key_share entry header cut short")
-        stop = pos + 4 + ((items[pos + 2] << 8) | items[pos + 3])
-        if stop > end:
-            raise Truncated("key_share entry cut short")
-        out.append((items[pos] << 8) | items[pos + 1])
-        pos = stop
-    return tuple(out)
+    entries = _extensions_fast(items, 0, len(items))
+    if entries is None:
+        raise Truncated("key_share entry cut short")
+    return tuple([group for group, _key in entries])
 
 
 def _u16_value(data: bytes) -> int:
